@@ -22,6 +22,7 @@ from typing import Any
 
 from livebase.database.catalog import Catalog, TableInfo
 from livebase.database.errors import CommitFailed, OccConflict
+from livebase.database.read_set import ReadSet
 from livebase.database.transaction import Overlay, PendingDoc, PreparedCommit, Write
 from livebase.persistence.base import CommitRecord, Persistence
 
@@ -218,6 +219,17 @@ class Committer:
             await self._idle.wait()
             if self.pending:
                 self._idle.clear()
+
+    def changed_between(self, read_set: ReadSet, after_ts: int, until_ts: int) -> bool:
+        """Whether a commit in ``(after_ts, until_ts]`` wrote into ``read_set``
+        (True when that window is no longer known)."""
+        if after_ts >= until_ts:
+            return False
+        if after_ts < self.log_floor_ts:
+            return True
+        entries = [e for e in self.log if after_ts < e.ts <= until_ts]
+        entries.extend(p.entry for p in self.pending if after_ts < p.entry.ts <= until_ts)
+        return any(read_set.first_conflict(e.written_keys) is not None for e in entries)
 
     async def wait_published(self, ts: int) -> None:
         """Until every commit up to ``ts`` is durable; raises ``CommitFailed``

@@ -15,10 +15,11 @@ import orjson
 from livebase.database.catalog import BY_CREATION_TIME, BY_ID, Catalog, IndexInfo, TableInfo
 from livebase.database.committer import Committer
 from livebase.database.errors import CommitFailed, OccConflict
-from livebase.database.transaction import Transaction
+from livebase.database.read_set import ReadSet
+from livebase.database.transaction import PreparedCommit, Transaction
 from livebase.errors import LivebaseError
 from livebase.persistence import Persistence, open_persistence
-from livebase.persistence.base import Deploy, IndexBuild, IndexRow, TableRow
+from livebase.persistence.base import Deploy, IndexBuild, IndexRow, SnapshotReader, TableRow
 from livebase.schema.schema import SchemaDefinition
 from livebase.schema.validators import ValidationError
 from livebase.values.codec import decode_document
@@ -69,9 +70,16 @@ class Database:
 
     # -- transactions -------------------------------------------------------------
 
-    def begin_read(self) -> Transaction:
-        """A read-only transaction at the latest durable snapshot."""
+    def begin_read(self, snapshot: SnapshotReader | None = None) -> Transaction:
+        """A read-only transaction at the latest durable snapshot, or at a
+        shared ``snapshot`` (which the caller closes) so that several
+        queries see exactly the same data."""
+        if snapshot is not None:
+            return Transaction(self, snapshot, writable=False, owns_snapshot=False)
         return Transaction(self, self.persistence.snapshot(), writable=False)
+
+    def snapshot(self) -> SnapshotReader:
+        return self.persistence.snapshot()
 
     def begin_write(self) -> Transaction:
         """A read-write transaction that also sees commits not yet durable."""
@@ -124,6 +132,14 @@ class Database:
                     await self.committer.wait_published(conflict.conflicting_ts)
                 if attempt > 1:
                     await asyncio.sleep(min(2.0, 0.1 * 2 ** (attempt - 2)) * (0.5 + random.random()))
+
+    async def write_globals(self, values: dict[str, bytes]) -> int:
+        """Durably store deployment-wide settings (admin key, env vars...)."""
+        await self.writes_allowed()
+        prepared = PreparedCommit(self.committer.last_ts, ReadSet(), [], [], {}, globals=dict(values))
+        ts = await self.committer.submit(prepared)
+        self.globals.update(values)
+        return ts
 
     # -- schema -----------------------------------------------------------------
 

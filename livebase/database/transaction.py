@@ -208,8 +208,10 @@ class Transaction:
         writable: bool,
         overlay: Overlay | None = None,
         begin_ts: int | None = None,
+        owns_snapshot: bool = True,
     ) -> None:
         self.db = db
+        self.owns_snapshot = owns_snapshot
         self.catalog = db.catalog
         self.snapshot = snapshot
         self.writable = writable
@@ -493,7 +495,8 @@ class Transaction:
             scan.close()
         self._scans.clear()
         self.closed = True
-        self.snapshot.close()
+        if self.owns_snapshot:
+            self.snapshot.close()
 
     def prepare_commit(self) -> PreparedCommit:
         self.close()

@@ -1,0 +1,366 @@
+"""Running functions: lookup, argument checks, transactions, errors, logs.
+
+Queries and mutations run inline on the event loop: their handlers are
+synchronous, so a transaction never interleaves with another one on this
+node, and no thread hop is paid per call. Actions are coroutines.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from livebase.auth.identity import Identity
+from livebase.database.database import Database
+from livebase.database.errors import OccConflict
+from livebase.database.read_set import ReadSet
+from livebase.database.transaction import Transaction
+from livebase.errors import AppError, InvalidValue, LivebaseError
+from livebase.functions.context import ActionCtx, MutationCtx, QueryCtx
+from livebase.functions.definitions import ACTION, MUTATION, QUERY, FunctionDefinition, kind_title
+from livebase.functions.logs import LogCollector, current_collector
+from livebase.functions.paths import canonical_path
+from livebase.functions.registry import Registry
+from livebase.schema.validators import ValidationError
+from livebase.values.limits import MAX_FUNCTION_ARGS_SIZE, MAX_FUNCTION_RESULT_SIZE
+from livebase.values.model import normalize_value, normalize_value_sized
+
+log = logging.getLogger("livebase.functions")
+
+_NO_DATA = object()
+
+
+def new_request_id() -> str:
+    return os.urandom(8).hex()
+
+
+@dataclass
+class Outcome:
+    """The result of one function execution, as the protocol layers need it."""
+
+    request_id: str
+    path: str
+    kind: str | None = None
+    value: Any = None
+    error: str | None = None  # the full client-facing message
+    error_data: Any = _NO_DATA  # set only for AppError
+    log_lines: list[str] = field(default_factory=list)
+    ts: int = 0  # commit ts of a mutation, snapshot ts of a query
+    read_set: ReadSet | None = None
+    reads_identity: bool = False
+    env_keys: frozenset[str] = frozenset()
+    reads_time: bool = False
+    duration_ms: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def has_error_data(self) -> bool:
+        return self.error_data is not _NO_DATA
+
+
+class FunctionFailed(Exception):
+    """Raised inside an action when a function it called failed."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome.error)
+        self.outcome = outcome
+
+
+class _Failure(Exception):
+    """Internal: a failure whose client message is already decided."""
+
+    def __init__(self, message: str, data: Any = _NO_DATA) -> None:
+        super().__init__(message)
+        self.message = message
+        self.data = data
+
+
+def _user_frames(exc: BaseException, functions_dir: str | None) -> list[str]:
+    lines = []
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if functions_dir and frame.filename.startswith(functions_dir):
+            rel = os.path.relpath(frame.filename, os.path.dirname(functions_dir))
+            lines.append(f"    at {frame.name} ({rel}:{frame.lineno})")
+    return lines
+
+
+class FunctionRunner:
+    def __init__(
+        self,
+        db: Database,
+        registry: Callable[[], Registry],
+        *,
+        dev: bool = True,
+        env: Callable[[], Mapping[str, str]] | None = None,
+    ) -> None:
+        self.db = db
+        self._registry = registry
+        self.dev = dev
+        self._env = env or (lambda: {})
+        # Hooks for other layers (scheduler, storage) to provide ctx members.
+        self.make_scheduler: Callable[[Transaction | None], Any] = lambda txn: None
+        self.make_storage_reader: Callable[[Transaction], Any] = lambda txn: None
+        self.make_storage_writer: Callable[[Transaction], Any] = lambda txn: None
+        self.make_action_storage: Callable[[], Any] = lambda: None
+        # Called with every finished execution (logs, dashboard).
+        self.on_execution: list[Callable[[Outcome], None]] = []
+
+    # -- ctx providers -----------------------------------------------------------
+
+    def env_values(self) -> Mapping[str, str]:
+        return self._env()
+
+    def scheduler_for(self, txn: Transaction | None) -> Any:
+        return self.make_scheduler(txn)
+
+    def storage_reader(self, txn: Transaction) -> Any:
+        return self.make_storage_reader(txn)
+
+    def storage_writer(self, txn: Transaction) -> Any:
+        return self.make_storage_writer(txn)
+
+    def storage_for_action(self) -> Any:
+        return self.make_action_storage()
+
+    @property
+    def registry(self) -> Registry:
+        return self._registry()
+
+    # -- errors ------------------------------------------------------------------
+
+    def _header(self, request_id: str) -> str:
+        return f"[Request ID: {request_id}] Server Error"
+
+    def _system_message(self, request_id: str, message: str) -> str:
+        return f"{self._header(request_id)}\n{message}"
+
+    def _exception_message(self, request_id: str, exc: BaseException) -> tuple[str, Any]:
+        """Client message (and error data) for an exception raised by a function."""
+        if isinstance(exc, _Failure):
+            return exc.message, exc.data
+        if isinstance(exc, AppError):
+            try:
+                data = normalize_value(exc.data, where="AppError data")
+            except InvalidValue:
+                data = str(exc.data)
+            text = data if isinstance(data, str) else repr(exc.data)
+            return f"{self._header(request_id)}\nUncaught AppError: {text}", data
+        if isinstance(exc, FunctionFailed):
+            inner = exc.outcome
+            return inner.error or self._header(request_id), inner.error_data
+        if isinstance(exc, LivebaseError):
+            # Our own messages about misuse (bad ids, limits, schema) are
+            # always shown: they carry no application secrets.
+            frames = _user_frames(exc, self.registry.functions_dir) if self.dev else []
+            return "\n".join([self._header(request_id), f"Uncaught {exc.code}: {exc.message}", *frames]), _NO_DATA
+        if not self.dev:
+            return self._header(request_id), _NO_DATA
+        frames = _user_frames(exc, self.registry.functions_dir)
+        text = f"Uncaught {type(exc).__name__}: {exc}"
+        return "\n".join([self._header(request_id), text, *frames]), _NO_DATA
+
+    # -- entry points -------------------------------------------------------------
+
+    def resolve(
+        self, path: str, kind: str | None, *, internal_ok: bool, request_id: str
+    ) -> FunctionDefinition:
+        """Find a function, or raise ``_Failure`` with the client message."""
+        canonical = canonical_path(path)
+        fn = self.registry.lookup(canonical)
+        if fn is None or (fn.internal and not internal_ok):
+            what = "function" if internal_ok else "public function"
+            raise _Failure(self._system_message(request_id, f"Could not find {what} for '{canonical}'."))
+        if kind is not None and fn.kind != kind:
+            raise _Failure(
+                self._system_message(
+                    request_id,
+                    f"Trying to execute {canonical} as {kind_title(kind)}, but it is defined as {kind_title(fn.kind)}.",
+                )
+            )
+        return fn
+
+    def _check_args(self, fn: FunctionDefinition, path: str, args: Any, request_id: str) -> dict[str, Any]:
+        if args is None:
+            args = {}
+        if type(args) is not dict:
+            raise _Failure(
+                self._system_message(
+                    request_id, f"ArgumentValidationError: arguments of {path} must be an object, got {type(args).__name__}"
+                )
+            )
+        try:
+            args, size = normalize_value_sized(args, where="args")
+        except InvalidValue as e:
+            raise _Failure(self._system_message(request_id, f"ArgumentValidationError: {e.message}")) from None
+        if size > MAX_FUNCTION_ARGS_SIZE:
+            raise _Failure(
+                self._system_message(
+                    request_id,
+                    f"ArgumentValidationError: arguments of {path} are {size} bytes, more than the limit of "
+                    f"{MAX_FUNCTION_ARGS_SIZE} bytes",
+                )
+            )
+        if fn.args is not None:
+            try:
+                args = fn.args.validate(args, where="args", tables=self.db.table_number)
+            except ValidationError as e:
+                raise _Failure(
+                    self._system_message(request_id, f"ArgumentValidationError in {path}: {e.message}")
+                ) from None
+        if not fn.accepts_any:
+            extra = set(args) - fn.params
+            if extra:
+                raise _Failure(
+                    self._system_message(
+                        request_id,
+                        f"ArgumentValidationError: {path} got unexpected argument(s) {', '.join(sorted(extra))}",
+                    )
+                )
+        missing = fn.required_params - set(args)
+        if missing:
+            raise _Failure(
+                self._system_message(
+                    request_id, f"ArgumentValidationError: {path} is missing argument(s) {', '.join(sorted(missing))}"
+                )
+            )
+        return args
+
+    def _check_result(self, fn: FunctionDefinition, path: str, result: Any, request_id: str) -> Any:
+        try:
+            value, size = normalize_value_sized(result, where="return value")
+        except InvalidValue as e:
+            raise _Failure(self._system_message(request_id, f"{path} returned an invalid value: {e.message}")) from None
+        if size > MAX_FUNCTION_RESULT_SIZE:
+            raise _Failure(
+                self._system_message(
+                    request_id, f"{path} returned {size} bytes, more than the limit of {MAX_FUNCTION_RESULT_SIZE}"
+                )
+            )
+        if fn.returns is not None:
+            try:
+                value = fn.returns.validate(value, where="return value", tables=self.db.table_number)
+            except ValidationError as e:
+                raise _Failure(self._system_message(request_id, f"ReturnsValidationError in {path}: {e.message}")) from None
+        return value
+
+    async def run(
+        self,
+        path: str,
+        args: Any,
+        *,
+        kind: str | None = None,
+        identity: Identity | None = None,
+        internal_ok: bool = False,
+        request_id: str | None = None,
+    ) -> Outcome:
+        """Run any function by path. ``kind`` (if given) must match its kind.
+
+        Raises ``InvalidPath`` for an unparsable path; every other failure
+        is reported in the returned ``Outcome``.
+        """
+        request_id = request_id or new_request_id()
+        started = time.perf_counter()
+        canonical = canonical_path(path)
+        outcome = Outcome(request_id, canonical)
+        try:
+            fn = self.resolve(canonical, kind, internal_ok=internal_ok, request_id=request_id)
+            outcome.kind = fn.kind
+            checked = self._check_args(fn, canonical, args, request_id)
+            if fn.kind == QUERY:
+                self._run_query(fn, canonical, checked, identity, outcome)
+            elif fn.kind == MUTATION:
+                await self._run_mutation(fn, canonical, checked, identity, outcome)
+            elif fn.kind == ACTION:
+                await self._run_action(fn, canonical, checked, identity, outcome)
+            else:
+                raise _Failure(self._system_message(request_id, f"{canonical} can't be called as a function"))
+        except _Failure as f:
+            outcome.error = f.message
+            outcome.error_data = f.data
+        outcome.duration_ms = (time.perf_counter() - started) * 1000
+        for hook in self.on_execution:
+            try:
+                hook(outcome)
+            except Exception:
+                log.exception("execution hook failed")
+        return outcome
+
+    def _execute(self, fn: FunctionDefinition, path: str, ctx: Any, args: dict[str, Any], outcome: Outcome) -> Any:
+        """Call a sync handler with log capture; user exceptions become _Failure."""
+        collector = LogCollector()
+        token = current_collector.set(collector)
+        try:
+            result = fn.handler(ctx, **args)
+        except _Failure:
+            raise
+        except Exception as exc:
+            message, data = self._exception_message(outcome.request_id, exc)
+            raise _Failure(message, data) from exc
+        finally:
+            current_collector.reset(token)
+            outcome.log_lines = collector.finish()
+        return self._check_result(fn, path, result, outcome.request_id)
+
+    def run_query_in(self, txn: Transaction, fn: FunctionDefinition, path: str, args: dict[str, Any], identity: Identity | None, outcome: Outcome) -> None:
+        """Run a query in a given read transaction (the sync layer runs many
+        queries in one snapshot this way). The caller closes ``txn``."""
+        ctx = QueryCtx(self, txn, identity)
+        try:
+            outcome.value = self._execute(fn, path, ctx, args, outcome)
+        finally:
+            txn.close()
+            outcome.ts = txn.begin_ts
+            outcome.read_set = txn.read_set.freeze()
+            outcome.reads_identity = ctx.auth.read
+            outcome.env_keys = frozenset(ctx.env._read)
+            outcome.reads_time = ctx._read_time
+
+    def _run_query(self, fn: FunctionDefinition, path: str, args: dict[str, Any], identity: Identity | None, outcome: Outcome) -> None:
+        self.run_query_in(self.db.begin_read(), fn, path, args, identity, outcome)
+
+    async def _run_mutation(self, fn: FunctionDefinition, path: str, args: dict[str, Any], identity: Identity | None, outcome: Outcome) -> None:
+        def body(txn: Transaction) -> Any:
+            ctx = MutationCtx(self, txn, identity)
+            return self._execute(fn, path, ctx, args, outcome)
+
+        try:
+            outcome.value, outcome.ts = await self.db.run_in_transaction(body)
+        except OccConflict as e:
+            raise _Failure(self._system_message(outcome.request_id, e.message)) from None
+        except LivebaseError as e:
+            raise _Failure(self._system_message(outcome.request_id, f"{e.code}: {e.message}")) from None
+
+    async def _run_action(self, fn: FunctionDefinition, path: str, args: dict[str, Any], identity: Identity | None, outcome: Outcome) -> None:
+        ctx = ActionCtx(self, identity, time.time() * 1000.0, int.from_bytes(os.urandom(8), "little"))
+        collector = LogCollector()
+        token = current_collector.set(collector)
+        try:
+            result = await fn.handler(ctx, **args)
+        except Exception as exc:
+            message, data = self._exception_message(outcome.request_id, exc)
+            raise _Failure(message, data) from exc
+        finally:
+            current_collector.reset(token)
+            outcome.log_lines = collector.finish()
+        outcome.value = self._check_result(fn, path, result, outcome.request_id)
+
+    async def call_from_action(self, kind: str, path: str, args: Any, identity: Identity | None) -> Any:
+        """``ctx.run_query`` & co: run and return the value, or raise."""
+        outcome = await self.run(path, args, kind=kind, identity=identity, internal_ok=True)
+        parent = current_collector.get()
+        if parent is not None:
+            for line in outcome.log_lines:
+                parent.lines.append(line)
+        if outcome.ok:
+            return outcome.value
+        if outcome.has_error_data:
+            raise AppError(outcome.error_data)
+        raise FunctionFailed(outcome)

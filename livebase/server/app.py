@@ -1,0 +1,159 @@
+"""The application object: the database, the loaded functions, the runner,
+and the ASGI apps that serve them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+
+from livebase.auth.admin import admin_key_matches, generate_admin_key
+from livebase.auth.identity import ADMIN, Identity
+from livebase.database.database import Database, DeployReport, Progress
+from livebase.functions.loader import load_functions
+from livebase.functions.logs import install as install_log_capture
+from livebase.functions.paths import canonical_path
+from livebase.functions.registry import Registry
+from livebase.functions.runner import FunctionRunner, Outcome, _Failure, new_request_id
+from livebase.server.config import ServerConfig
+from livebase.server.http_api import HttpApi
+from livebase.server.responses import HttpError, error_response
+
+log = logging.getLogger("livebase.server")
+
+
+class LivebaseApp:
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.db = Database.open(config.resolved_database_url)
+        self.registry = Registry()
+        self.runner = FunctionRunner(self.db, lambda: self.registry, dev=config.dev, env=self.env_values)
+        self.admin_key = ""
+        self._reload_lock = asyncio.Lock()
+        self.on_reload: list[Callable[[Registry], Any]] = []
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    async def startup(self, progress: Progress | None = None) -> DeployReport:
+        install_log_capture()
+        key = self.db.globals.get("admin_key")
+        if key is None:
+            self.admin_key = generate_admin_key(self.config.instance_name)
+            await self.db.write_globals({"admin_key": self.admin_key.encode()})
+        else:
+            self.admin_key = key.decode()
+        registry = load_functions(self.config.functions_dir)
+        report = await self.db.apply_schema(registry.schema, progress)
+        self.registry = registry
+        return report
+
+    async def reload(self, progress: Progress | None = None) -> DeployReport:
+        """Load the functions folder again and push its schema; on any error
+        the previous functions stay in place and the error is raised."""
+        async with self._reload_lock:
+            registry = load_functions(self.config.functions_dir)
+            report = await self.db.apply_schema(registry.schema, progress)
+            self.registry = registry
+            for hook in self.on_reload:
+                hook(registry)
+            return report
+
+    async def shutdown(self) -> None:
+        await self.db.committer.wait_idle()
+        self.db.close()
+
+    # -- auth --------------------------------------------------------------------
+
+    def env_values(self) -> dict[str, str]:
+        return {}
+
+    def identity_from_header(self, header: str | None) -> Identity | None:
+        """The caller named by an ``Authorization`` header; raises ``HttpError(401)``."""
+        if not header:
+            return None
+        scheme, _, value = header.strip().partition(" ")
+        value = value.strip()
+        if scheme.lower() == "convex":
+            key = value.split(":", 1)[0]
+            if not admin_key_matches(self.admin_key, key):
+                raise HttpError(401, "BadAdminKey", "The admin key in the Authorization header is not valid")
+            return ADMIN
+        if scheme.lower() == "bearer":
+            return self.identity_from_token(value)
+        raise HttpError(
+            401, "InvalidAuthHeader", "The Authorization header must be 'Bearer <JWT>' or 'Convex <admin key>'"
+        )
+
+    def identity_from_token(self, token: str) -> Identity:
+        raise HttpError(
+            401,
+            "NoAuthProvider",
+            "This deployment has no auth providers; add functions/auth_config.py to accept user tokens",
+        )
+
+    # -- running -------------------------------------------------------------------
+
+    async def run_queries_at_one_snapshot(
+        self, calls: list[tuple[str, dict[str, Any]]], identity: Identity | None
+    ) -> list[Outcome]:
+        runner = self.runner
+        outcomes = []
+        with self.db.snapshot() as snapshot:
+            for path, args in calls:
+                request_id = new_request_id()
+                outcome = Outcome(request_id, path)
+                try:
+                    canonical = canonical_path(path)
+                    fn = runner.resolve(canonical, "query", internal_ok=identity is not None and identity.is_admin, request_id=request_id)
+                    checked = runner._check_args(fn, canonical, args, request_id)
+                    runner.run_query_in(self.db.begin_read(snapshot), fn, canonical, checked, identity, outcome)
+                except _Failure as f:
+                    outcome.error = f.message
+                    outcome.error_data = f.data
+                except HttpError:
+                    raise
+                except Exception as e:
+                    outcome.error = f"[Request ID: {request_id}] Server Error\n{e}"
+                outcomes.append(outcome)
+        return outcomes
+
+    # -- ASGI --------------------------------------------------------------------
+
+    def api_asgi(self) -> Starlette:
+        async def http_error(request: Request, exc: Exception) -> Response:
+            assert isinstance(exc, HttpError)
+            return exc.response()
+
+        async def not_found(request: Request, exc: Exception) -> Response:
+            assert isinstance(exc, HTTPException)
+            if exc.status_code == 405:
+                return error_response(405, "MethodNotAllowed", f"{request.method} is not allowed on {request.url.path}")
+            return error_response(exc.status_code, "NotFound", f"No endpoint at {request.url.path}")
+
+        async def internal(request: Request, exc: Exception) -> Response:
+            request_id = new_request_id()
+            log.exception("request %s to %s failed", request_id, request.url.path)
+            return error_response(500, "InternalServerError", f"[Request ID: {request_id}] Internal server error")
+
+        return Starlette(
+            routes=HttpApi(self).routes(),
+            exception_handlers={HttpError: http_error, HTTPException: not_found, Exception: internal},
+            middleware=[
+                Middleware(
+                    CORSMiddleware,
+                    allow_origin_regex=".*",
+                    allow_credentials=True,
+                    allow_methods=["GET", "POST", "OPTIONS", "PATCH", "DELETE", "PUT"],
+                    allow_headers=["*"],
+                    max_age=86400,
+                )
+            ],
+        )

@@ -118,8 +118,11 @@ class Scan:
         touched: dict[bytes, dict[str, Any] | None] = {}
         ov = txn.overlay.get(table.table_number)
         if ov:
+            begin = txn.begin_ts
             for id_key, pending in ov.items():
-                touched[id_key] = pending.doc
+                # Newer than this transaction's start: not part of its view.
+                if pending.ts <= begin:
+                    touched[id_key] = pending.doc
         own = txn.writes.get(table.table_number)
         if own:
             for id_key, w in own.items():
@@ -324,7 +327,7 @@ class Transaction:
         ov = self.overlay.get(table.table_number)
         if ov is not None:
             pending = ov.get(id_key)
-            if pending is not None:
+            if pending is not None and pending.ts <= self.begin_ts:
                 return pending.doc
         raw = self.snapshot.get(table.table_number, id_key)
         if raw is None:
@@ -389,7 +392,7 @@ class Transaction:
         doc, own = self._current(table, id_key)
         if doc is None:
             return None
-        if own is not None or (table.table_number in self.overlay and id_key in self.overlay[table.table_number]):
+        if own is not None or id_key in self.overlay.get(table.table_number, ()):
             return copy_value(doc)
         return doc
 

@@ -17,8 +17,17 @@ from livebase.values.model import UNDEFINED
 from livebase.values.sort_key import sort_key, tuple_key
 
 FIRST_USER_TABLE_NUMBER = 10001
-# System tables have fixed numbers below the user range.
-SYSTEM_TABLES = {"_scheduled_functions": 1, "_storage": 2}
+SCHEDULED_FUNCTIONS = "_scheduled_functions"
+STORAGE = "_storage"
+SESSION_REQUESTS = "_session_requests"
+# System tables: fixed numbers below the user range, and their indexes.
+SYSTEM_TABLES: dict[str, tuple[int, dict[str, tuple[str, ...]]]] = {
+    SCHEDULED_FUNCTIONS: (1, {}),
+    STORAGE: (2, {}),
+    SESSION_REQUESTS: (3, {"by_session_request": ("sessionId", "requestId")}),
+}
+# The system tables functions may read through ctx.db.system.
+PUBLIC_SYSTEM_TABLES = (SCHEDULED_FUNCTIONS, STORAGE)
 BY_ID = "by_id"
 BY_CREATION_TIME = "by_creation_time"
 
@@ -109,7 +118,7 @@ class Catalog:
             if table is None:
                 continue
             cat._add_index(table, ix.index_id, ix.name, tuple(ix.fields), ix.state)
-        for name, number in SYSTEM_TABLES.items():
+        for name, (number, _indexes) in SYSTEM_TABLES.items():
             if name not in cat.tables_by_name:
                 cat.create_table(name, number=number)
         return cat
@@ -158,6 +167,8 @@ class Catalog:
         self._add_table(table)
         self._add_index(table, self.allocate_index_id(), BY_ID, ("_id",), "ready")
         self._add_index(table, self.allocate_index_id(), BY_CREATION_TIME, (), "ready")
+        for index_name, fields in SYSTEM_TABLES.get(name, (0, {}))[1].items():
+            self._add_index(table, self.allocate_index_id(), index_name, fields, "ready")
         return table
 
     def add_index(self, table: TableInfo, name: str, fields: tuple[str, ...]) -> IndexInfo:

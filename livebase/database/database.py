@@ -12,7 +12,14 @@ from typing import Any, TypeVar
 
 import orjson
 
-from livebase.database.catalog import BY_CREATION_TIME, BY_ID, Catalog, IndexInfo, TableInfo
+from livebase.database.catalog import (
+    BY_CREATION_TIME,
+    BY_ID,
+    SYSTEM_TABLES,
+    Catalog,
+    IndexInfo,
+    TableInfo,
+)
 from livebase.database.committer import Committer
 from livebase.database.errors import CommitFailed, OccConflict
 from livebase.database.read_set import ReadSet
@@ -180,9 +187,12 @@ class Database:
         drops: list[IndexInfo] = []
         for table in list(cat.tables_by_name.values()):
             if table.is_system:
-                continue
-            tdef = declared.get(table.name)
-            wanted = {ix.name: tuple(ix.fields) for ix in tdef.indexes} if tdef else {}
+                wanted = dict(SYSTEM_TABLES.get(table.name, (0, {}))[1])
+                if not table.persisted:
+                    new_tables.append(table)
+            else:
+                tdef = declared.get(table.name)
+                wanted = {ix.name: tuple(ix.fields) for ix in tdef.indexes} if tdef else {}
             for ix in table.indexes.values():
                 if ix.name in (BY_ID, BY_CREATION_TIME):
                     continue
@@ -229,7 +239,8 @@ class Database:
             deploy = Deploy(
                 ts=self.committer.next_ts(),
                 tables=[TableRow(t.table_number, t.name) for t in new_tables],
-                builds=[IndexBuild(row, []) for t in new_tables for row in _builtin_rows(t)] + index_builds,
+                builds=[IndexBuild(row, []) for t in new_tables for row in _table_index_rows(t, builds)]
+                + index_builds,
                 dropped_indexes=[ix.index_id for ix in drops],
                 globals={"schema": orjson.dumps(schema.to_json() if schema else None)},
             )
@@ -262,8 +273,10 @@ class Database:
         self.persistence.close()
 
 
-def _builtin_rows(table: TableInfo) -> list[IndexRow]:
-    return [table.indexes[BY_ID].row(), table.indexes[BY_CREATION_TIME].row()]
+def _table_index_rows(table: TableInfo, builds: list[tuple[TableInfo, str, tuple[str, ...]]]) -> list[IndexRow]:
+    """Catalog rows of a new table's existing (empty) indexes, except those rebuilt anyway."""
+    rebuilt = {name for t, name, _ in builds if t is table}
+    return [ix.row() for ix in table.indexes.values() if ix.name not in rebuilt]
 
 
 def _entries(db: Database, table: TableInfo, info: IndexInfo, total: int, progress: Progress | None) -> Any:

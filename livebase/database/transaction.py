@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from livebase.database.catalog import IndexInfo, TableInfo
+from livebase.database.catalog import PUBLIC_SYSTEM_TABLES, IndexInfo, TableInfo
 from livebase.database.errors import DatabaseError, LimitExceeded
 from livebase.database.index_range import KeyRange
 from livebase.database.read_set import ReadSet
@@ -288,8 +288,10 @@ class Transaction:
         that the read can still be recorded and invalidated by later inserts."""
         if system:
             table = self.catalog.table(name)
-            if table is None or not table.is_system:
-                raise DatabaseError(f"{name!r} is not a system table (system tables: _scheduled_functions, _storage)")
+            if table is None or name not in PUBLIC_SYSTEM_TABLES:
+                raise DatabaseError(
+                    f"{name!r} is not a system table you can read (system tables: {', '.join(PUBLIC_SYSTEM_TABLES)})"
+                )
             return table
         if isinstance(name, str) and name.startswith("_"):
             raise DatabaseError(f"{name!r} is a system table; read it with ctx.db.system.query({name!r})")

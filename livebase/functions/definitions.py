@@ -150,7 +150,7 @@ class _Api:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)
-        return _ApiRef(self._parts + (name,))
+        return _ApiRef((*self._parts, name))
 
     def __repr__(self) -> str:
         return "api"

@@ -26,6 +26,7 @@ from livebase.functions.definitions import ACTION, MUTATION, QUERY, FunctionDefi
 from livebase.functions.logs import LogCollector, current_collector
 from livebase.functions.paths import canonical_path
 from livebase.functions.registry import Registry
+from livebase.functions.session_requests import find_session_request, record_session_request
 from livebase.schema.validators import ValidationError
 from livebase.values.limits import MAX_FUNCTION_ARGS_SIZE, MAX_FUNCTION_RESULT_SIZE
 from livebase.values.model import normalize_value, normalize_value_sized
@@ -260,8 +261,13 @@ class FunctionRunner:
         identity: Identity | None = None,
         internal_ok: bool = False,
         request_id: str | None = None,
+        idempotency_key: tuple[str, int] | None = None,
     ) -> Outcome:
         """Run any function by path. ``kind`` (if given) must match its kind.
+
+        ``idempotency_key`` (a WebSocket ``(sessionId, requestId)``) makes a
+        mutation run at most once: the key and result are stored in the same
+        transaction, and a repeat returns the stored result.
 
         Raises ``InvalidPath`` for an unparsable path; every other failure
         is reported in the returned ``Outcome``.
@@ -277,7 +283,7 @@ class FunctionRunner:
             if fn.kind == QUERY:
                 self._run_query(fn, canonical, checked, identity, outcome)
             elif fn.kind == MUTATION:
-                await self._run_mutation(fn, canonical, checked, identity, outcome)
+                await self._run_mutation(fn, canonical, checked, identity, outcome, idempotency_key)
             elif fn.kind == ACTION:
                 await self._run_action(fn, canonical, checked, identity, outcome)
             else:
@@ -326,10 +332,26 @@ class FunctionRunner:
     def _run_query(self, fn: FunctionDefinition, path: str, args: dict[str, Any], identity: Identity | None, outcome: Outcome) -> None:
         self.run_query_in(self.db.begin_read(), fn, path, args, identity, outcome)
 
-    async def _run_mutation(self, fn: FunctionDefinition, path: str, args: dict[str, Any], identity: Identity | None, outcome: Outcome) -> None:
+    async def _run_mutation(
+        self,
+        fn: FunctionDefinition,
+        path: str,
+        args: dict[str, Any],
+        identity: Identity | None,
+        outcome: Outcome,
+        idempotency_key: tuple[str, int] | None = None,
+    ) -> None:
         def body(txn: Transaction) -> Any:
+            if idempotency_key is not None:
+                done = find_session_request(txn, *idempotency_key)
+                if done is not None:
+                    outcome.log_lines = list(done.get("logLines", []))
+                    return done.get("result")
             ctx = MutationCtx(self, txn, identity)
-            return self._execute(fn, path, ctx, args, outcome)
+            result = self._execute(fn, path, ctx, args, outcome)
+            if idempotency_key is not None:
+                record_session_request(txn, *idempotency_key, result, outcome.log_lines)
+            return result
 
         try:
             outcome.value, outcome.ts = await self.db.run_in_transaction(body)

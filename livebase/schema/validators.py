@@ -18,7 +18,7 @@ import orjson
 
 from livebase.errors import LivebaseError
 from livebase.values.ids import decode_id
-from livebase.values.int64 import Int64
+from livebase.values.int64 import INT64_MAX, INT64_MIN, Int64
 from livebase.values.model import UNDEFINED, type_name
 from livebase.values.ordering import values_equal
 from livebase.values.wire import to_json
@@ -44,10 +44,20 @@ class _Mismatch(Exception):
 
 
 def _describe(value: Any) -> str:
-    text = orjson.dumps(to_json(value), default=str).decode() if value is not UNDEFINED else "undefined"
+    if value is UNDEFINED:
+        text = "undefined"
+    elif type(value) is Int64:
+        # The wire form ({"$integer": base64}) would hide the number.
+        text = str(int(value))
+    else:
+        try:
+            text = orjson.dumps(to_json(value), default=str).decode()
+        except (TypeError, ValueError):  # not a normalized value (a huge int, a set...)
+            text = repr(value)
     if len(text) > 80:
         text = text[:77] + "..."
-    return f"{type_name(value)} {text}"
+    kind = type_name(value)
+    return kind if text == kind else f"{kind} {text}"
 
 
 def _no_tables(_name: str) -> int | None:
@@ -121,9 +131,11 @@ class _Int64(Validator):
         t = type(value)
         if t is Int64:
             return value
-        if t is int:
+        # A plain int is a float64 in the value model, but one that is
+        # integral converts exactly; outside the int64 range it is a mismatch.
+        if t is int and INT64_MIN <= value <= INT64_MAX:
             return Int64(value)
-        if t is float and math.isfinite(value) and value.is_integer() and abs(value) < 2**63:
+        if t is float and math.isfinite(value) and value.is_integer() and INT64_MIN <= value < 2**63:
             return Int64(int(value))
         raise self._fail(value)
 

@@ -14,10 +14,12 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import WebSocketRoute
 
 from livebase.auth.admin import admin_key_matches, generate_admin_key
 from livebase.auth.identity import ADMIN, Identity
 from livebase.database.database import Database, DeployReport, Progress
+from livebase.functions.definitions import QUERY
 from livebase.functions.loader import load_functions
 from livebase.functions.logs import install as install_log_capture
 from livebase.functions.paths import canonical_path
@@ -26,6 +28,8 @@ from livebase.functions.runner import FunctionRunner, Outcome, _Failure, new_req
 from livebase.server.config import ServerConfig
 from livebase.server.http_api import HttpApi
 from livebase.server.responses import HttpError, error_response
+from livebase.server.sync_endpoint import SyncEndpoint
+from livebase.sync.engine import SyncEngine
 
 log = logging.getLogger("livebase.server")
 
@@ -39,6 +43,7 @@ class LivebaseApp:
         self.admin_key = ""
         self._reload_lock = asyncio.Lock()
         self.on_reload: list[Callable[[Registry], Any]] = []
+        self.sync = SyncEngine(self)
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -67,6 +72,7 @@ class LivebaseApp:
             return report
 
     async def shutdown(self) -> None:
+        await self.sync.stop()
         await self.db.committer.wait_idle()
         self.db.close()
 
@@ -101,6 +107,31 @@ class LivebaseApp:
 
     # -- running -------------------------------------------------------------------
 
+    async def call(
+        self,
+        path: str,
+        args: dict[str, Any],
+        *,
+        kind: str | None,
+        identity: Identity | None,
+        request_id: str,
+    ) -> Outcome:
+        """Run a function for a client request; queries go through the cache."""
+        internal_ok = identity is not None and identity.is_admin
+        canonical = canonical_path(path)
+        fn = self.registry.lookup(canonical)
+        cacheable = fn is not None and fn.kind == QUERY and kind in (None, QUERY) and (internal_ok or not fn.internal)
+        if cacheable:
+            hit = await self.sync.cached_query(canonical, args, identity, request_id)
+            if hit is not None:
+                return hit
+        outcome = await self.runner.run(
+            canonical, args, kind=kind, identity=identity, internal_ok=internal_ok, request_id=request_id
+        )
+        if cacheable and outcome.ok:
+            self.sync.remember_query(canonical, args, identity, outcome)
+        return outcome
+
     async def run_queries_at_one_snapshot(
         self, calls: list[tuple[str, dict[str, Any]]], identity: Identity | None
     ) -> list[Outcome]:
@@ -127,7 +158,7 @@ class LivebaseApp:
 
     # -- ASGI --------------------------------------------------------------------
 
-    def api_asgi(self) -> Starlette:
+    def api_asgi(self) -> Any:
         async def http_error(request: Request, exc: Exception) -> Response:
             assert isinstance(exc, HttpError)
             return exc.response()
@@ -143,8 +174,13 @@ class LivebaseApp:
             log.exception("request %s to %s failed", request_id, request.url.path)
             return error_response(500, "InternalServerError", f"[Request ID: {request_id}] Internal server error")
 
-        return Starlette(
-            routes=HttpApi(self).routes(),
+        sync = SyncEndpoint(self)
+        app = Starlette(
+            routes=[
+                *HttpApi(self).routes(),
+                WebSocketRoute("/api/sync", sync),
+                WebSocketRoute("/api/{version}/sync", sync),
+            ],
             exception_handlers={HttpError: http_error, HTTPException: not_found, Exception: internal},
             middleware=[
                 Middleware(
@@ -157,3 +193,19 @@ class LivebaseApp:
                 )
             ],
         )
+        return _collapse_slashes(app)
+
+
+def _collapse_slashes(app: Any) -> Any:
+    """``//api/1.48.0/sync`` (a deployment URL with a trailing slash) -> ``/api/...``."""
+
+    async def asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        path = scope.get("path", "")
+        if "//" in path:
+            scope = dict(scope)
+            while "//" in path:
+                path = path.replace("//", "/")
+            scope["path"] = path
+        await app(scope, receive, send)
+
+    return asgi

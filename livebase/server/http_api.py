@@ -190,14 +190,7 @@ class HttpApi:
 
     async def _run(self, path: str, args: dict[str, Any], *, kind: str | None, identity: Identity | None) -> Outcome:
         try:
-            return await self.app.runner.run(
-                path,
-                args,
-                kind=kind,
-                identity=identity,
-                internal_ok=identity is not None and identity.is_admin,
-                request_id=new_request_id(),
-            )
+            return await self.app.call(path, args, kind=kind, identity=identity, request_id=new_request_id())
         except InvalidPath as e:
             raise HttpError(400, e.code, e.message) from None
 

@@ -107,6 +107,10 @@ def decode_id(s: str) -> DecodedId | None:
         shift += 7
     if len(raw) - pos != 18:
         return None
+    # Table numbers are u32, and their varint must be the shortest spelling
+    # (an overlong one would not re-encode to the same string).
+    if table_number > 0xFFFFFFFF or _varint(table_number) != raw[:pos]:
+        return None
     body, footer = raw[:-2], raw[-2:]
     if _fletcher16(body) != footer:
         return None

@@ -92,7 +92,11 @@ def _decode_special(key: str, payload: Any) -> Any:
         raw = _decode_b64(payload, "$float")
         if len(raw) != 8:
             raise InvalidValue(f"$float must encode exactly 8 bytes, got {len(raw)}")
-        return float_to_number(_unpack_f64(raw)[0])
+        x = _unpack_f64(raw)[0]
+        # Like Convex's decoders: only NaN, ±inf and -0.0 may be tagged.
+        if not _is_special(x):
+            raise InvalidValue(f"$float holds {x!r}, an ordinary number that must be sent as a JSON number")
+        return x
     if key == "$bytes":
         return _decode_b64(payload, "$bytes")
     if key in ("$set", "$map"):

@@ -68,6 +68,15 @@ class Identity:
     kind: str  # "user" | "admin"
     user: UserIdentity | None = None
 
+    @staticmethod
+    def impersonating(attrs: dict[str, Any]) -> Identity:
+        """An admin acting as a user (``UserIdentityAttributes`` in Convex's shape)."""
+        subject = str(attrs.get("subject", ""))
+        issuer = str(attrs.get("issuer", ""))
+        token_identifier = str(attrs.get("tokenIdentifier") or f"{issuer}|{subject}")
+        claims = {k: v for k, v in attrs.items() if k not in ("subject", "issuer", "tokenIdentifier")}
+        return Identity("user", UserIdentity(token_identifier, subject, issuer, claims))
+
     @property
     def is_admin(self) -> bool:
         return self.kind == "admin"

@@ -110,7 +110,7 @@ def _serve(directory: str, port: int, site_port: int, host: str, database: str |
         mode = "dev" if dev else "production"
         console.print(f"[bold green]Livebase {__version__}[/] ({mode}) serving {config.functions_dir}", soft_wrap=True)
         console.print(f"  API:          {config.url}", soft_wrap=True)
-        if getattr(app, "site_asgi", None) is not None:
+        if app.site_asgi() is not None:
             console.print(f"  HTTP actions: {config.site_url}", soft_wrap=True)
         console.print(f"  Database:     {config.resolved_database_url}", soft_wrap=True)
         console.print(f"  Admin key:    {app.admin_key}", soft_wrap=True, highlight=False)

@@ -17,14 +17,20 @@ from livebase.values.model import UNDEFINED
 from livebase.values.sort_key import sort_key, tuple_key
 
 FIRST_USER_TABLE_NUMBER = 10001
+# A pseudo-index (real index ids start at 1): environment variable reads are
+# recorded on it, and env changes "write" it, so caching and subscriptions
+# treat variables like any other data.
+ENV_INDEX_ID = 0
 SCHEDULED_FUNCTIONS = "_scheduled_functions"
 STORAGE = "_storage"
 SESSION_REQUESTS = "_session_requests"
+CRON_JOBS = "_cron_jobs"
 # System tables: fixed numbers below the user range, and their indexes.
 SYSTEM_TABLES: dict[str, tuple[int, dict[str, tuple[str, ...]]]] = {
-    SCHEDULED_FUNCTIONS: (1, {}),
-    STORAGE: (2, {}),
+    SCHEDULED_FUNCTIONS: (1, {"by_state_time": ("state.kind", "scheduledTime")}),
+    STORAGE: (2, {"by_storage_id": ("storageId",)}),
     SESSION_REQUESTS: (3, {"by_session_request": ("sessionId", "requestId")}),
+    CRON_JOBS: (4, {"by_name": ("name",)}),
 }
 # The system tables functions may read through ctx.db.system.
 PUBLIC_SYSTEM_TABLES = (SCHEDULED_FUNCTIONS, STORAGE)

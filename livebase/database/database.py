@@ -140,10 +140,14 @@ class Database:
                 if attempt > 1:
                     await asyncio.sleep(min(2.0, 0.1 * 2 ** (attempt - 2)) * (0.5 + random.random()))
 
-    async def write_globals(self, values: dict[str, bytes]) -> int:
-        """Durably store deployment-wide settings (admin key, env vars...)."""
+    async def write_globals(self, values: dict[str, bytes], *, written_keys: dict[int, list[bytes]] | None = None) -> int:
+        """Durably store deployment-wide settings (admin key, env vars...).
+
+        ``written_keys`` names pseudo-index keys the change invalidates."""
         await self.writes_allowed()
-        prepared = PreparedCommit(self.committer.last_ts, ReadSet(), [], [], {}, globals=dict(values))
+        prepared = PreparedCommit(
+            self.committer.last_ts, ReadSet(), [], [], dict(written_keys or {}), globals=dict(values)
+        )
         ts = await self.committer.submit(prepared)
         self.globals.update(values)
         return ts

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from livebase.auth.identity import Identity
+from livebase.database.catalog import ENV_INDEX_ID
 from livebase.database.database import Database
 from livebase.database.errors import OccConflict
 from livebase.database.read_set import ReadSet
@@ -30,6 +31,7 @@ from livebase.functions.session_requests import find_session_request, record_ses
 from livebase.schema.validators import ValidationError
 from livebase.values.limits import MAX_FUNCTION_ARGS_SIZE, MAX_FUNCTION_RESULT_SIZE
 from livebase.values.model import normalize_value, normalize_value_sized
+from livebase.values.sort_key import sort_key
 
 log = logging.getLogger("livebase.functions")
 
@@ -82,6 +84,15 @@ class _Failure(Exception):
         super().__init__(message)
         self.message = message
         self.data = data
+
+
+def record_env_reads(txn: Transaction, env: Any) -> None:
+    """Environment variables a function read become part of its read set."""
+    for name in env._read:
+        if name == "*":
+            txn.read_set.add_interval(ENV_INDEX_ID, b"", None)
+        else:
+            txn.read_set.add_point(ENV_INDEX_ID, sort_key(name))
 
 
 def _user_frames(exc: BaseException, functions_dir: str | None) -> list[str]:
@@ -262,12 +273,15 @@ class FunctionRunner:
         internal_ok: bool = False,
         request_id: str | None = None,
         idempotency_key: tuple[str, int] | None = None,
+        txn_hook: Callable[[Transaction, Any], None] | None = None,
     ) -> Outcome:
         """Run any function by path. ``kind`` (if given) must match its kind.
 
         ``idempotency_key`` (a WebSocket ``(sessionId, requestId)``) makes a
         mutation run at most once: the key and result are stored in the same
-        transaction, and a repeat returns the stored result.
+        transaction, and a repeat returns the stored result. ``txn_hook(txn,
+        result)`` runs inside a mutation's transaction after its handler
+        succeeded (the scheduler marks a job done atomically with it).
 
         Raises ``InvalidPath`` for an unparsable path; every other failure
         is reported in the returned ``Outcome``.
@@ -283,7 +297,7 @@ class FunctionRunner:
             if fn.kind == QUERY:
                 self._run_query(fn, canonical, checked, identity, outcome)
             elif fn.kind == MUTATION:
-                await self._run_mutation(fn, canonical, checked, identity, outcome, idempotency_key)
+                await self._run_mutation(fn, canonical, checked, identity, outcome, idempotency_key, txn_hook)
             elif fn.kind == ACTION:
                 await self._run_action(fn, canonical, checked, identity, outcome)
             else:
@@ -323,6 +337,7 @@ class FunctionRunner:
             outcome.value = self._execute(fn, path, ctx, args, outcome)
         finally:
             txn.close()
+            record_env_reads(txn, ctx.env)
             outcome.ts = txn.begin_ts
             outcome.read_set = txn.read_set.freeze()
             outcome.reads_identity = ctx.auth.read
@@ -340,6 +355,7 @@ class FunctionRunner:
         identity: Identity | None,
         outcome: Outcome,
         idempotency_key: tuple[str, int] | None = None,
+        txn_hook: Callable[[Transaction, Any], None] | None = None,
     ) -> None:
         def body(txn: Transaction) -> Any:
             if idempotency_key is not None:
@@ -348,7 +364,12 @@ class FunctionRunner:
                     outcome.log_lines = list(done.get("logLines", []))
                     return done.get("result")
             ctx = MutationCtx(self, txn, identity)
-            result = self._execute(fn, path, ctx, args, outcome)
+            try:
+                result = self._execute(fn, path, ctx, args, outcome)
+            finally:
+                record_env_reads(txn, ctx.env)
+            if txn_hook is not None:
+                txn_hook(txn, result)
             if idempotency_key is not None:
                 record_session_request(txn, *idempotency_key, result, outcome.log_lines)
             return result

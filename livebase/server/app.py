@@ -4,10 +4,12 @@ and the ASGI apps that serve them."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -17,19 +19,29 @@ from starlette.responses import Response
 from starlette.routing import WebSocketRoute
 
 from livebase.auth.admin import admin_key_matches, generate_admin_key
+from livebase.auth.authenticator import AuthenticationError, Authenticator
 from livebase.auth.identity import ADMIN, Identity
+from livebase.database.catalog import ENV_INDEX_ID
 from livebase.database.database import Database, DeployReport, Progress
+from livebase.files.wiring import attach_storage
 from livebase.functions.definitions import QUERY
 from livebase.functions.loader import load_functions
 from livebase.functions.logs import install as install_log_capture
 from livebase.functions.paths import canonical_path
 from livebase.functions.registry import Registry
 from livebase.functions.runner import FunctionRunner, Outcome, _Failure, new_request_id
+from livebase.scheduler import Scheduler
+from livebase.server.admin_api import admin_routes
 from livebase.server.config import ServerConfig
+from livebase.server.env import check_env_name
+from livebase.server.env import load_env as _load_env
+from livebase.server.http_actions import build_site_app
 from livebase.server.http_api import HttpApi
 from livebase.server.responses import HttpError, error_response
+from livebase.server.storage_routes import storage_routes
 from livebase.server.sync_endpoint import SyncEndpoint
 from livebase.sync.engine import SyncEngine
+from livebase.values.sort_key import sort_key
 
 log = logging.getLogger("livebase.server")
 
@@ -44,6 +56,10 @@ class LivebaseApp:
         self._reload_lock = asyncio.Lock()
         self.on_reload: list[Callable[[Registry], Any]] = []
         self.sync = SyncEngine(self)
+        self.env: dict[str, str] = {}
+        self.authenticator = Authenticator(lambda: self.registry.auth_providers)
+        self.scheduler = Scheduler(self)
+        attach_storage(self)
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -55,9 +71,11 @@ class LivebaseApp:
             await self.db.write_globals({"admin_key": self.admin_key.encode()})
         else:
             self.admin_key = key.decode()
+        self.env = _load_env(self.db.globals.get("env"))
         registry = load_functions(self.config.functions_dir)
         report = await self.db.apply_schema(registry.schema, progress)
         self.registry = registry
+        await self.scheduler.start()
         return report
 
     async def reload(self, progress: Progress | None = None) -> DeployReport:
@@ -72,38 +90,68 @@ class LivebaseApp:
             return report
 
     async def shutdown(self) -> None:
+        await self.scheduler.stop()
         await self.sync.stop()
         await self.db.committer.wait_idle()
         self.db.close()
 
-    # -- auth --------------------------------------------------------------------
+    # -- environment variables ---------------------------------------------------
 
     def env_values(self) -> dict[str, str]:
-        return {}
+        return self.env
 
-    def identity_from_header(self, header: str | None) -> Identity | None:
+    async def set_env(self, changes: dict[str, str | None]) -> int:
+        """Set (or, with None, remove) environment variables durably; queries
+        that read a changed variable are invalidated like any other read."""
+        for name, value in changes.items():
+            check_env_name(name)
+            if value is not None and not isinstance(value, str):
+                raise ValueError(f"environment variable {name!r} must be a string")
+        env = dict(self.env)
+        for name, value in changes.items():
+            if value is None:
+                env.pop(name, None)
+            else:
+                env[name] = value
+        ts = await self.db.write_globals(
+            {"env": orjson.dumps(env)}, written_keys={ENV_INDEX_ID: [sort_key(n) for n in changes]}
+        )
+        self.env = env
+        return ts
+
+    # -- auth --------------------------------------------------------------------
+
+    async def identity_from_header(self, header: str | None) -> Identity | None:
         """The caller named by an ``Authorization`` header; raises ``HttpError(401)``."""
         if not header:
             return None
         scheme, _, value = header.strip().partition(" ")
         value = value.strip()
         if scheme.lower() == "convex":
-            key = value.split(":", 1)[0]
+            key, _, acting_as = value.partition(":")
             if not admin_key_matches(self.admin_key, key):
                 raise HttpError(401, "BadAdminKey", "The admin key in the Authorization header is not valid")
+            if acting_as:
+                try:
+                    attrs = orjson.loads(base64.b64decode(acting_as))
+                except ValueError:
+                    attrs = None
+                if not isinstance(attrs, dict):
+                    raise HttpError(401, "BadAdminKey", "The identity after the admin key is not base64 JSON")
+                return Identity.impersonating(attrs)
             return ADMIN
         if scheme.lower() == "bearer":
-            return self.identity_from_token(value)
+            return await self.identity_from_token(value)
         raise HttpError(
             401, "InvalidAuthHeader", "The Authorization header must be 'Bearer <JWT>' or 'Convex <admin key>'"
         )
 
-    def identity_from_token(self, token: str) -> Identity:
-        raise HttpError(
-            401,
-            "NoAuthProvider",
-            "This deployment has no auth providers; add functions/auth_config.py to accept user tokens",
-        )
+    async def identity_from_token(self, token: str) -> Identity:
+        """Verify a user's JWT against the configured providers; ``HttpError(401)`` if refused."""
+        try:
+            return await self.authenticator.authenticate(token)
+        except AuthenticationError as e:
+            raise HttpError(401, e.code, e.message) from None
 
     # -- running -------------------------------------------------------------------
 
@@ -158,6 +206,10 @@ class LivebaseApp:
 
     # -- ASGI --------------------------------------------------------------------
 
+    def site_asgi(self) -> Any:
+        """The HTTP actions server (functions/http.py), served on the site port."""
+        return build_site_app(self)
+
     def api_asgi(self) -> Any:
         async def http_error(request: Request, exc: Exception) -> Response:
             assert isinstance(exc, HttpError)
@@ -178,6 +230,8 @@ class LivebaseApp:
         app = Starlette(
             routes=[
                 *HttpApi(self).routes(),
+                *storage_routes(self),
+                *admin_routes(self),
                 WebSocketRoute("/api/sync", sync),
                 WebSocketRoute("/api/{version}/sync", sync),
             ],

@@ -145,8 +145,8 @@ class HttpApi:
 
     # -- helpers -----------------------------------------------------------------
 
-    def _identity(self, request: Request) -> Identity | None:
-        return self.app.identity_from_header(request.headers.get("authorization"))
+    async def _identity(self, request: Request) -> Identity | None:
+        return await self.app.identity_from_header(request.headers.get("authorization"))
 
     async def _call(
         self,
@@ -174,7 +174,7 @@ class HttpApi:
     ) -> tuple[Outcome, str]:
         if not isinstance(body, dict):
             raise HttpError(400, "BadJsonBody", f"The request body must be a JSON object, got {type(body).__name__}")
-        identity = self._identity(request)
+        identity = await self._identity(request)
         fmt = _format_of(body, default_format)
         if path is None:
             path = body.get("path")
@@ -260,7 +260,7 @@ class HttpApi:
         queries = body.get("queries") if isinstance(body, dict) else None
         if not isinstance(queries, list):
             raise HttpError(400, "BadJsonBody", 'The request body must be {"queries": [...]}')
-        identity = self._identity(request)
+        identity = await self._identity(request)
         prepared = []
         for q in queries:
             if not isinstance(q, dict) or not isinstance(q.get("path"), str):

@@ -71,9 +71,9 @@ async def serve(
     app = LivebaseApp(config)
     await app.startup(progress)
     servers = [_Server(_uvicorn_config(app.api_asgi(), config.host, config.port))]
-    site = getattr(app, "site_asgi", None)
+    site = app.site_asgi()
     if site is not None:
-        servers.append(_Server(_uvicorn_config(site(), config.host, config.site_port)))
+        servers.append(_Server(_uvicorn_config(site, config.host, config.site_port)))
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from livebase.auth.identity import ADMIN, Identity, UserIdentity
+from livebase.auth.identity import Identity
 from livebase.database.committer import CommitEntry
 from livebase.database.errors import CommitFailed
 from livebase.functions.definitions import ACTION, MUTATION, QUERY
@@ -481,13 +481,13 @@ class SyncEngine:
                 identity = None
             elif token_type == "Admin":
                 value = protocol.require(msg, "value", str, "Authenticate")
-                identity = self.app.identity_from_header(f"Convex {value}")
+                identity = await self.app.identity_from_header(f"Convex {value}")
                 acting = msg.get("impersonating") or msg.get("actingAs")
                 if isinstance(acting, dict):
-                    identity = _impersonated(acting)
+                    identity = Identity.impersonating(acting)
             elif token_type == "User":
                 value = protocol.require(msg, "value", str, "Authenticate")
-                identity = self.app.identity_from_token(value)
+                identity = await self.app.identity_from_token(value)
             else:
                 raise ProtocolError(f"unknown tokenType {token_type!r}")
         except ProtocolError:
@@ -549,12 +549,4 @@ def _response(build: Any, request_id: int, outcome: Outcome, *, with_ts: bool) -
     return build(request_id, False, message, outcome.log_lines, data)
 
 
-def _impersonated(attrs: dict[str, Any]) -> Identity:
-    subject = str(attrs.get("subject", ""))
-    issuer = str(attrs.get("issuer", ""))
-    token_identifier = str(attrs.get("tokenIdentifier") or f"{issuer}|{subject}")
-    claims = {k: v for k, v in attrs.items() if k not in ("subject", "issuer", "tokenIdentifier")}
-    return Identity("user", UserIdentity(token_identifier, subject, issuer, claims))
-
-
-__all__ = ["ADMIN", "SyncEngine"]
+__all__ = ["SyncEngine"]

@@ -1,0 +1,1 @@
+"""File storage: blob stores and ``ctx.storage``."""

@@ -1,0 +1,26 @@
+"""Environment variables of a deployment: names and storage format."""
+
+from __future__ import annotations
+
+import re
+
+import orjson
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,39}$")
+MAX_VALUE_BYTES = 8192
+
+
+def check_env_name(name: object) -> str:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(
+            f"invalid environment variable name {name!r}: use letters, digits and underscores, "
+            "not starting with a digit, at most 40 characters"
+        )
+    return name
+
+
+def load_env(raw: bytes | None) -> dict[str, str]:
+    if not raw:
+        return {}
+    data = orjson.loads(raw)
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}

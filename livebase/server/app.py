@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -53,6 +54,7 @@ class LivebaseApp:
         self.registry = Registry()
         self.runner = FunctionRunner(self.db, lambda: self.registry, dev=config.dev, env=self.env_values)
         self.admin_key = ""
+        self.instance_secret = b""
         self._reload_lock = asyncio.Lock()
         self.on_reload: list[Callable[[Registry], Any]] = []
         self.sync = SyncEngine(self)
@@ -66,11 +68,14 @@ class LivebaseApp:
     async def startup(self, progress: Progress | None = None) -> DeployReport:
         install_log_capture()
         key = self.db.globals.get("admin_key")
-        if key is None:
-            self.admin_key = generate_admin_key(self.config.instance_name)
-            await self.db.write_globals({"admin_key": self.admin_key.encode()})
-        else:
-            self.admin_key = key.decode()
+        secret = self.db.globals.get("instance_secret")
+        if key is None or secret is None:
+            key = key or generate_admin_key(self.config.instance_name).encode()
+            secret = secret or secrets.token_hex(32).encode()
+            await self.db.write_globals({"admin_key": key, "instance_secret": secret})
+        self.admin_key = key.decode()
+        # Signs upload URLs and other short-lived tokens of this deployment.
+        self.instance_secret = bytes.fromhex(secret.decode())
         self.env = _load_env(self.db.globals.get("env"))
         registry = load_functions(self.config.functions_dir)
         report = await self.db.apply_schema(registry.schema, progress)

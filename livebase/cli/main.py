@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import shutil
 import sys
@@ -89,10 +90,30 @@ def _describe_report(report: Any) -> None:
         console.print(f"  [red]-[/] index {ix}")
 
 
+class _ServerLogFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        if record.name == "livebase.functions":
+            return record.getMessage()
+        text = f"{record.levelname} {record.name}: {record.getMessage()}"
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
+def _configure_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_ServerLogFormatter())
+    logger = logging.getLogger("livebase")
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    logger.propagate = False
+
+
 def _serve(directory: str, port: int, site_port: int, host: str, database: str | None, dev: bool) -> None:
     from livebase.server.config import ServerConfig
     from livebase.server.serve import run
 
+    _configure_logging()
     project = _project_dir(directory)
     config = ServerConfig(
         project_dir=project,
@@ -128,7 +149,7 @@ def _serve(directory: str, port: int, site_port: int, host: str, database: str |
 
     try:
         run(config, on_ready=ready, progress=progress, on_reload=reloaded)
-    except Exception as e:  # startup errors: bad schema, import errors, port in use
+    except Exception as e:  # noqa: BLE001 - startup errors: bad schema, import errors, port in use
         progress.stop()
         raise click.ClickException(str(e)) from None
 
@@ -234,6 +255,159 @@ async def _run_in_process(project: Path, path: str, args: dict[str, Any]) -> dic
         return outcome_body(outcome, "json")
     finally:
         await app.shutdown()
+
+
+def _deployment(directory: str, url: str | None, admin_key: str | None) -> tuple[str, str] | None:
+    """(url, admin key) of the deployment to talk to, or None if no server runs."""
+    if url is not None:
+        if not admin_key:
+            raise click.ClickException("--url needs --admin-key (or LIVEBASE_ADMIN_KEY)")
+        return url.rstrip("/"), admin_key
+    state = _running_server(_project_dir(directory))
+    if state is None:
+        return None
+    return state["url"], admin_key or state["admin_key"]
+
+
+def _admin_request(method: str, url: str, admin_key: str, path: str, **kwargs: Any) -> Any:
+    try:
+        response = httpx.request(
+            method, url + path, headers={"Authorization": f"Convex {admin_key}"}, timeout=30, **kwargs
+        )
+    except httpx.HTTPError as e:
+        raise click.ClickException(f"could not reach {url}: {e}") from None
+    if response.status_code != 200:
+        raise click.ClickException(f"{response.status_code}: {response.text}")
+    return response.json()
+
+
+@main.command()
+@click.option("--dir", "directory", default=".", help="Project folder.")
+@click.option("--url", default=None, help="Deployment URL (default: the running server of --dir).")
+@click.option("--admin-key", default=None, envvar="LIVEBASE_ADMIN_KEY")
+@click.option("--history", default=20, show_default=True, help="How many past runs to show first.")
+@click.option("--follow/--no-follow", default=True, show_default=True, help="Keep printing new runs.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per run.")
+def logs(directory: str, url: str | None, admin_key: str | None, history: int, follow: bool, as_json: bool) -> None:
+    """Show function runs (path, kind, duration, outcome, log lines) as they happen."""
+    from livebase.server.logs import format_entry
+
+    target = _deployment(directory, url, admin_key)
+    if target is None:
+        raise click.ClickException("no Livebase server is running for this project; start `livebase dev`")
+    base, key = target
+
+    def show(entry: dict[str, Any]) -> None:
+        click.echo(json.dumps(entry) if as_json else format_entry(entry))
+
+    if not follow:
+        for entry in _admin_request("GET", base, key, f"/api/_admin/logs?history={history}")["entries"]:
+            show(entry)
+        return
+    try:
+        with httpx.stream(
+            "GET",
+            f"{base}/api/_admin/logs?follow=1&history={history}",
+            headers={"Authorization": f"Convex {key}"},
+            timeout=httpx.Timeout(10, read=None),
+        ) as response:
+            if response.status_code != 200:
+                raise click.ClickException(f"{response.status_code}: {response.read().decode()}")
+            for line in response.iter_lines():
+                if line.strip():
+                    show(json.loads(line))
+    except httpx.HTTPError as e:
+        raise click.ClickException(f"lost the connection to {base}: {e}") from None
+    except KeyboardInterrupt:
+        pass
+
+
+@main.group()
+def env() -> None:
+    """Environment variables of the deployment (read by functions as ctx.env)."""
+
+
+async def _env_in_process(project: Path, changes: dict[str, str | None] | None) -> dict[str, str]:
+    from livebase.server.app import LivebaseApp
+    from livebase.server.config import ServerConfig
+    from livebase.server.env import load_env
+
+    app = LivebaseApp(ServerConfig(project_dir=project))
+    try:
+        app.env = load_env(app.db.globals.get("env"))
+        if changes:
+            await app.set_env(changes)
+        return app.env
+    finally:
+        await app.db.committer.wait_idle()
+        app.db.close()
+
+
+def _env_call(directory: str, url: str | None, admin_key: str | None, changes: dict[str, str | None] | None) -> dict[str, str]:
+    target = _deployment(directory, url, admin_key)
+    if target is None:
+        try:
+            return asyncio.run(_env_in_process(_project_dir(directory), changes))
+        except ValueError as e:
+            raise click.ClickException(str(e)) from None
+    base, key = target
+    if changes:
+        return _admin_request("POST", base, key, "/api/_admin/env", json={"changes": changes})["env"]
+    return _admin_request("GET", base, key, "/api/_admin/env")["env"]
+
+
+_env_options = [
+    click.option("--dir", "directory", default=".", help="Project folder."),
+    click.option("--url", default=None, help="Deployment URL (default: running server, else the data folder)."),
+    click.option("--admin-key", default=None, envvar="LIVEBASE_ADMIN_KEY"),
+]
+
+
+def _with_env_options(fn: Any) -> Any:
+    for option in reversed(_env_options):
+        fn = option(fn)
+    return fn
+
+
+@env.command("set")
+@click.argument("name")
+@click.argument("value")
+@_with_env_options
+def env_set(name: str, value: str, directory: str, url: str | None, admin_key: str | None) -> None:
+    """Set NAME to VALUE."""
+    _env_call(directory, url, admin_key, {name: value})
+    console.print(f"Set {name}")
+
+
+@env.command("get")
+@click.argument("name")
+@_with_env_options
+def env_get(name: str, directory: str, url: str | None, admin_key: str | None) -> None:
+    """Print the value of NAME."""
+    values = _env_call(directory, url, admin_key, None)
+    if name not in values:
+        raise click.ClickException(f"{name} is not set")
+    click.echo(values[name])
+
+
+@env.command("list")
+@_with_env_options
+def env_list(directory: str, url: str | None, admin_key: str | None) -> None:
+    """Print every variable as NAME=VALUE."""
+    for name, value in _env_call(directory, url, admin_key, None).items():
+        click.echo(f"{name}={value}")
+
+
+@env.command("remove")
+@click.argument("name")
+@_with_env_options
+def env_remove(name: str, directory: str, url: str | None, admin_key: str | None) -> None:
+    """Remove NAME."""
+    values = _env_call(directory, url, admin_key, None)
+    if name not in values:
+        raise click.ClickException(f"{name} is not set")
+    _env_call(directory, url, admin_key, {name: None})
+    console.print(f"Removed {name}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -91,7 +91,7 @@ class _FunctionLogHandler(logging.Handler):
             message = record.getMessage()
             if record.exc_info:
                 message += "\n" + logging.Formatter().formatException(record.exc_info)
-        except Exception:
+        except Exception:  # noqa: BLE001 - a bad log record must not break the function
             message = str(record.msg)
         collector.add(_LEVELS.get(record.levelno, "LOG" if record.levelno < logging.WARNING else "ERROR"), message)
 

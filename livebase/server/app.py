@@ -38,6 +38,7 @@ from livebase.server.env import check_env_name
 from livebase.server.env import load_env as _load_env
 from livebase.server.http_actions import build_site_app
 from livebase.server.http_api import HttpApi
+from livebase.server.logs import FunctionLog
 from livebase.server.responses import HttpError, error_response
 from livebase.server.storage_routes import storage_routes
 from livebase.server.sync_endpoint import SyncEndpoint
@@ -58,6 +59,8 @@ class LivebaseApp:
         self._reload_lock = asyncio.Lock()
         self.on_reload: list[Callable[[Registry], Any]] = []
         self.sync = SyncEngine(self)
+        self.logs = FunctionLog(json_lines=not config.dev)
+        self.runner.on_execution.append(self.logs.record)
         self.env: dict[str, str] = {}
         self.authenticator = Authenticator(lambda: self.registry.auth_providers)
         self.scheduler = Scheduler(self)
@@ -204,7 +207,7 @@ class LivebaseApp:
                     outcome.error_data = f.data
                 except HttpError:
                     raise
-                except Exception as e:
+                except Exception as e:  # noqa: BLE001 - InvalidPath and friends become a query error
                     outcome.error = f"[Request ID: {request_id}] Server Error\n{e}"
                 outcomes.append(outcome)
         return outcomes

@@ -117,7 +117,7 @@ async def _watch(app: LivebaseApp, on_reload: Callable[[LivebaseApp, Exception |
     async for _changes in awatch(app.config.functions_dir, debounce=200, step=50):
         try:
             report = await app.reload()
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - keep serving the previous functions
             if on_reload:
                 on_reload(app, e, None)
             else:

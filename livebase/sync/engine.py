@@ -189,13 +189,19 @@ class SyncEngine:
         runner = self.runner
         request_id = new_request_id()
         outcome = Outcome(request_id, inst.path, QUERY)
+        internal_ok = inst.identity is not None and inst.identity.is_admin
         try:
-            fn = runner.resolve(inst.path, QUERY, internal_ok=False, request_id=request_id)
+            fn = runner.resolve(inst.path, QUERY, internal_ok=internal_ok, request_id=request_id)
             args = runner._check_args(fn, inst.path, inst.args, request_id)
             runner.run_query_in(self.db.begin_read(snapshot), fn, inst.path, args, inst.identity, outcome)
         except _Failure as f:
             outcome.error = f.message
             outcome.error_data = f.data
+            outcome.ts = snapshot.ts
+        except Exception:  # noqa: BLE001 - a bug must not wedge every subscriber
+            log.exception("re-running %s failed", inst.path)
+            outcome.error = f"[Request ID: {request_id}] Server Error"
+            outcome.read_set = None
             outcome.ts = snapshot.ts
         changed = inst.set_result(outcome, self.generation)
         self.cache.register(inst, outcome)
@@ -492,7 +498,7 @@ class SyncEngine:
                 raise ProtocolError(f"unknown tokenType {token_type!r}")
         except ProtocolError:
             raise
-        except Exception as e:
+        except Exception as e:  # noqa: BLE001 - HttpError(401) and token errors become AuthError
             await session.send(protocol.auth_error(str(e), session.received_identity, True))
             await session.close(1000, "AuthError")
             return
@@ -532,7 +538,7 @@ def _decode_args(raw: Any) -> dict[str, Any]:
         raise ProtocolError(f"args must be an object, got {type(raw).__name__}")
     try:
         return from_json(raw)
-    except Exception as e:
+    except Exception as e:  # noqa: BLE001 - InvalidValue and decoding errors
         raise ProtocolError(f"args could not be decoded: {e}") from None
 
 

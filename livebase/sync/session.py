@@ -96,7 +96,7 @@ class Session:
         if not self.send_queue and writable is not None and writable.is_set():
             try:
                 await self._send({"type": "websocket.send", "text": text})
-            except Exception:
+            except Exception:  # noqa: BLE001 - the client went away
                 self.closed = True
             return
         self.send_queue.append(text)
@@ -116,7 +116,7 @@ class Session:
             self.send_queue_bytes -= len(text)
             try:
                 await self._send({"type": "websocket.send", "text": text})
-            except Exception:
+            except Exception:  # noqa: BLE001 - the client went away
                 self.closed = True
                 return
 

@@ -17,6 +17,16 @@ def testapp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def testapp_serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """``livebase serve`` (production mode: no reload, redacted errors) on
+    tests/apps/testapp, shared by a test module."""
+    project = make_project(tmp_path_factory.mktemp("testapp_serve"), "testapp")
+    server = start_server(project, mode="serve")
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def project(tmp_path: Path):
     """Copy an app from tests/apps into a fresh folder: ``project("testapp")``."""

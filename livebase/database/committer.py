@@ -141,7 +141,7 @@ class Committer:
             records = [p.record for p in batch]
             try:
                 await loop.run_in_executor(self._executor, self.persistence.write_batch, records)
-            except BaseException as exc:
+            except BaseException as exc:  # every commit must learn its fate
                 # Later commits may have read these writes: fail them too.
                 failed = batch + self._queue
                 self._queue = []

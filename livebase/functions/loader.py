@@ -67,7 +67,7 @@ def load_functions(functions_dir: str | Path) -> Registry:
             dotted = package + "." + ".".join(rel.parts)
             try:
                 module = importlib.import_module(dotted)
-            except Exception as e:
+            except Exception as e:  # any import failure is reported to the developer
                 raise LoadError(f"failed to import functions/{rel.as_posix()}.py: {type(e).__name__}: {e}") from e
             registry.modules.append(module_path)
             _register_module(registry, module_path, module)

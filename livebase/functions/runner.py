@@ -321,7 +321,7 @@ class FunctionRunner:
             result = fn.handler(ctx, **args)
         except _Failure:
             raise
-        except Exception as exc:
+        except Exception as exc:  # user code may raise anything
             message, data = self._exception_message(outcome.request_id, exc)
             raise _Failure(message, data) from exc
         finally:

@@ -198,7 +198,7 @@ class SyncEngine:
             outcome.error = f.message
             outcome.error_data = f.data
             outcome.ts = snapshot.ts
-        except Exception:  # noqa: BLE001 - a bug must not wedge every subscriber
+        except Exception:  # a bug must not wedge every subscriber
             log.exception("re-running %s failed", inst.path)
             outcome.error = f"[Request ID: {request_id}] Server Error"
             outcome.read_set = None

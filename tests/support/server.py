@@ -66,11 +66,15 @@ class RunningServer:
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
         self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout
+        state: dict | None = None
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()}")
+            # server.json is written just after the port opens; a stale one
+            # (left by a killed server) names another pid.
+            state = self._state_file()
             try:
-                if httpx.get(self.url + "/version", timeout=1).status_code == 200:
+                if state is not None and httpx.get(self.url + "/version", timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
@@ -78,9 +82,18 @@ class RunningServer:
         else:
             self.stop()
             raise RuntimeError(f"server did not answer /version within {timeout}s:\n{self.log()}")
-        state = json.loads((self.project_dir / ".livebase" / "server.json").read_text())
+        assert state is not None
         self.admin_key = state["admin_key"]
         return self
+
+    def _state_file(self) -> dict | None:
+        try:
+            state = json.loads((self.project_dir / ".livebase" / "server.json").read_text())
+        except (OSError, ValueError):
+            return None
+        if self.process is None or state.get("pid") != self.process.pid:
+            return None
+        return state
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""

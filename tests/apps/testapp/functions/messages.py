@@ -21,3 +21,9 @@ def send(ctx, author, body):
 def clear(ctx):
     for m in ctx.db.query("messages"):
         ctx.db.delete(m["_id"])
+
+
+@query(args={})
+def default(ctx):
+    # The default export: path "messages" (no colon).
+    return "messages default export"

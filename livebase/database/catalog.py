@@ -39,6 +39,8 @@ BY_CREATION_TIME = "by_creation_time"
 
 
 def get_path(doc: dict[str, Any], parts: tuple[str, ...]) -> Any:
+    if len(parts) == 1:
+        return doc.get(parts[0], UNDEFINED)
     value: Any = doc
     for part in parts:
         if type(value) is not dict:

@@ -121,6 +121,11 @@ def install() -> None:
     # server's own handlers keep their levels. Chatty libraries stay quiet.
     if root.level > logging.DEBUG or root.level == logging.NOTSET:
         root.setLevel(logging.DEBUG)
+    # Livebase's own INFO records (one per function run) cost time to build:
+    # only produce them when the CLI configured a handler that shows them.
+    own = logging.getLogger("livebase")
+    if own.level == logging.NOTSET:
+        own.setLevel(logging.WARNING)
     for name in ("websockets", "uvicorn", "asyncio", "httpx", "httpcore", "watchfiles", "hpack", "urllib3", "multipart"):
         lg = logging.getLogger(name)
         if lg.level == logging.NOTSET:

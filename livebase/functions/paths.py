@@ -3,6 +3,7 @@ their normalisation (PROTOCOL.md §4)."""
 
 from __future__ import annotations
 
+import functools
 import re
 
 from livebase.errors import BadRequest
@@ -15,6 +16,11 @@ class InvalidPath(BadRequest):
     code = "BadConvexFunctionIdentifier"
 
 
+@functools.lru_cache(maxsize=4096)
+def _canonical(path: str) -> str:
+    return _canonical_uncached(path)
+
+
 def canonical_path(path: object) -> str:
     """``"messages.js:list"`` -> ``"messages:list"``; ``"dir/mod"`` -> ``"dir/mod:default"``.
 
@@ -22,6 +28,10 @@ def canonical_path(path: object) -> str:
     """
     if not isinstance(path, str) or not path:
         raise InvalidPath(f"Function path must be a non-empty string like 'messages:list', got {path!r}")
+    return _canonical(path)
+
+
+def _canonical_uncached(path: str) -> str:
     module, sep, name = path.rpartition(":")
     if not sep:
         module, name = path, "default"

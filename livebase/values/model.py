@@ -99,7 +99,21 @@ def float_to_number(x: float) -> int | float:
     return x
 
 
+# Field names repeat endlessly (every document of a table has the same
+# ones); remember the valid ones instead of re-checking each time.
+_valid_names: set[str] = set()
+_MAX_REMEMBERED_NAMES = 100_000
+
+
 def check_field_name(key: Any) -> None:
+    if key in _valid_names and type(key) is str:
+        return
+    _check_field_name(key)
+    if len(_valid_names) < _MAX_REMEMBERED_NAMES:
+        _valid_names.add(key)
+
+
+def _check_field_name(key: Any) -> None:
     if type(key) is not str:
         raise _PathError(f"object keys must be strings, got {type(key).__name__} {key!r}")
     if not key:

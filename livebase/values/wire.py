@@ -104,6 +104,16 @@ def _decode_special(key: str, payload: Any) -> Any:
     raise InvalidValue(f"field name {key!r} must not start with '$'")
 
 
+def _json_int(data: int) -> int | float:
+    """A JSON integer is a float64 number (rounded beyond 2**53)."""
+    if -MAX_SAFE_INTEGER <= data <= MAX_SAFE_INTEGER:
+        return data
+    try:
+        return float_to_number(float(data))
+    except OverflowError:
+        raise InvalidValue(f"the number {str(data)[:40]}... is too large for a float64") from None
+
+
 def from_json(data: Any) -> Any:
     """Decode convex_encoded_json data (already parsed from text) into a value.
 
@@ -113,9 +123,7 @@ def from_json(data: Any) -> Any:
     if t is str or data is None or t is bool:
         return data
     if t is int:
-        if -MAX_SAFE_INTEGER <= data <= MAX_SAFE_INTEGER:
-            return data
-        return float_to_number(float(data))
+        return _json_int(data)
     if t is float:
         return float_to_number(data)
     if t is list:
@@ -133,9 +141,7 @@ def from_clean_json(data: Any) -> Any:
     """Decode the clean ``json`` format: plain JSON, every number a float64."""
     t = type(data)
     if t is int:
-        if -MAX_SAFE_INTEGER <= data <= MAX_SAFE_INTEGER:
-            return data
-        return float_to_number(float(data))
+        return _json_int(data)
     if t is float:
         return float_to_number(data)
     if t is list:

@@ -29,3 +29,18 @@ def record_session_request(txn: Transaction, session_id: str, request_id: int, r
         SESSION_REQUESTS,
         {"sessionId": session_id, "requestId": request_id, "result": result, "logLines": log_lines},
     )
+
+
+# Records older than this can no longer be re-sent by a reconnecting client.
+RETENTION_MS = 24 * 3600 * 1000
+
+
+def prune_session_requests(txn: Transaction, now_ms: float, limit: int = 1000) -> int:
+    """Delete up to ``limit`` records older than the retention; returns how many."""
+    table = txn.catalog.table(SESSION_REQUESTS)
+    assert table is not None
+    cutoff = now_ms - RETENTION_MS
+    old = Query(txn, table).with_index("by_creation_time", lambda q: q.lt("_creationTime", cutoff)).take(limit)
+    for doc in old:
+        txn.delete(doc["_id"], system=True)
+    return len(old)

@@ -23,6 +23,7 @@ from livebase.database.errors import CommitFailed
 from livebase.functions.definitions import ACTION, MUTATION, QUERY
 from livebase.functions.paths import InvalidPath, canonical_path
 from livebase.functions.runner import Outcome, _Failure, new_request_id
+from livebase.functions.session_requests import prune_session_requests
 from livebase.sync import protocol
 from livebase.sync.protocol import ProtocolError, StateVersion
 from livebase.sync.query_cache import QueryCache, QueryInstance, args_key
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("livebase.sync")
 
 PING_INTERVAL_S = 15.0
+PRUNE_INTERVAL_S = 600.0
 # Yield to the event loop after this much re-running, so one big flush
 # doesn't stall mutations and other clients.
 FLUSH_SLICE_S = 0.005
@@ -517,12 +519,26 @@ class SyncEngine:
     # -- keepalive ---------------------------------------------------------------------
 
     async def _keepalive(self) -> None:
+        last_prune = 0.0
         while True:
             await asyncio.sleep(PING_INTERVAL_S / 3)
+            if time.monotonic() - last_prune > PRUNE_INTERVAL_S:
+                last_prune = time.monotonic()
+                await self._prune_session_requests()
             cutoff = time.monotonic() - PING_INTERVAL_S
             for session in list(self.sessions):
                 if session.session_id is not None and session.last_sent < cutoff:
                     await session.send(protocol.PING)
+
+
+    async def _prune_session_requests(self) -> None:
+        try:
+            while True:
+                n, _ = await self.db.run_in_transaction(lambda txn: prune_session_requests(txn, time.time() * 1000))
+                if n == 0:
+                    return
+        except Exception:  # pruning is housekeeping; try again next time
+            log.exception("pruning _session_requests failed")
 
 
 def _decode_args(raw: Any) -> dict[str, Any]:

@@ -27,8 +27,17 @@ SESSION_REQUESTS = "_session_requests"
 CRON_JOBS = "_cron_jobs"
 # System tables: fixed numbers below the user range, and their indexes.
 SYSTEM_TABLES: dict[str, tuple[int, dict[str, tuple[str, ...]]]] = {
-    SCHEDULED_FUNCTIONS: (1, {"by_state_time": ("state.kind", "scheduledTime")}),
-    STORAGE: (2, {"by_storage_id": ("storageId",)}),
+    SCHEDULED_FUNCTIONS: (
+        1,
+        {
+            "by_state_time": ("state.kind", "scheduledTime"),
+            # The periodic cleanup deletes finished jobs by age.
+            "by_completed_time": ("completedTime",),
+        },
+    ),
+    # Blobs are stored by content hash: deleting a file removes its blob only
+    # when no other _storage document has the same sha256.
+    STORAGE: (2, {"by_sha256": ("sha256",)}),
     SESSION_REQUESTS: (3, {"by_session_request": ("sessionId", "requestId")}),
     CRON_JOBS: (4, {"by_name": ("name",)}),
 }

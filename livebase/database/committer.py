@@ -120,11 +120,20 @@ class Committer:
             ts, prepared.doc_writes, prepared.tables, prepared.indexes, prepared.globals
         )
         pending = _Pending(entry, record, prepared.new_tables, loop.create_future())
-        overlay = self.overlay
         for w in prepared.writes:
             tn = w.table.table_number
             id_key = w.id_key
-            overlay.setdefault(tn, {})[id_key] = PendingDoc(w.doc, ts)
+            by_key = self.overlay.get(tn)
+            if by_key is None:
+                self.overlay[tn] = {id_key: PendingDoc(w.doc, ts)}
+            elif id_key in by_key:
+                # Replacing a version another transaction may still need:
+                # copy instead (see _drop_overlay).
+                by_key = dict(by_key)
+                by_key[id_key] = PendingDoc(w.doc, ts)
+                self.overlay = {**self.overlay, tn: by_key}
+            else:
+                by_key[id_key] = PendingDoc(w.doc, ts)
             pending.overlay_keys.append((tn, id_key))
         self.pending.append(pending)
         self._queue.append(pending)
@@ -153,24 +162,37 @@ class Committer:
         if self._idle is not None and not self.pending:
             self._idle.set()
 
-    def _drop_overlay(self, p: _Pending) -> None:
-        ts = p.entry.ts
-        for tn, id_key in p.overlay_keys:
-            by_key = self.overlay.get(tn)
+    def _drop_overlay(self, done: list[_Pending]) -> None:
+        """Remove these commits' versions from the overlay.
+
+        Copy-on-write: a transaction that began while they were pending keeps
+        the overlay it started with (its storage snapshot predates them), so
+        the dicts it holds are never modified by a removal.
+        """
+        dropped: dict[int, dict[bytes, int]] = {}
+        for p in done:
+            for tn, id_key in p.overlay_keys:
+                dropped.setdefault(tn, {})[id_key] = p.entry.ts
+        if not dropped:
+            return
+        overlay = dict(self.overlay)
+        for tn, keys in dropped.items():
+            by_key = overlay.get(tn)
             if by_key is None:
                 continue
-            cur = by_key.get(id_key)
-            if cur is not None and cur.ts == ts:
-                del by_key[id_key]
-                if not by_key:
-                    del self.overlay[tn]
+            kept = {k: v for k, v in by_key.items() if keys.get(k) != v.ts}
+            if kept:
+                overlay[tn] = kept
+            else:
+                del overlay[tn]
+        self.overlay = overlay
 
     def _fail(self, failed: list[_Pending], exc: BaseException) -> None:
         log.error("commit batch failed to persist: %s", exc)
         ids = {id(p) for p in failed}
         self.pending = deque(p for p in self.pending if id(p) not in ids)
+        self._drop_overlay(failed)
         for p in failed:
-            self._drop_overlay(p)
             if not p.future.done():
                 p.future.set_exception(CommitFailed(f"The commit could not be made durable: {exc}"))
 
@@ -179,12 +201,12 @@ class Committer:
         for p in batch:
             head = self.pending.popleft()
             assert head is p, "commits must be published in timestamp order"
-            self._drop_overlay(p)
             for t in p.new_tables:
                 t.persisted = True
             self.log.append(p.entry)
             self.published_ts = p.entry.ts
             entries.append(p.entry)
+        self._drop_overlay(batch)
         self._prune()
         for listener in self.listeners:
             try:

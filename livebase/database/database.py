@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,7 +27,14 @@ from livebase.database.read_set import ReadSet
 from livebase.database.transaction import PreparedCommit, Transaction
 from livebase.errors import LivebaseError
 from livebase.persistence import Persistence, open_persistence
-from livebase.persistence.base import Deploy, IndexBuild, IndexRow, SnapshotReader, TableRow
+from livebase.persistence.base import (
+    CommitRecord,
+    Deploy,
+    IndexBuild,
+    IndexRow,
+    SnapshotReader,
+    TableRow,
+)
 from livebase.schema.schema import SchemaDefinition
 from livebase.schema.validators import ValidationError
 from livebase.values.codec import decode_document
@@ -69,6 +77,13 @@ class Database:
         self.globals: dict[str, bytes] = dict(state.globals)
         self.committer = Committer(persistence, self.catalog, state.latest_ts)
         self.ids = IdGenerator()
+        # Authenticates pagination cursors; kept so cursors survive restarts.
+        cursor_key = self.globals.get("cursor_key")
+        if cursor_key is None:
+            cursor_key = os.urandom(32)
+            persistence.write_batch([CommitRecord(state.latest_ts, [], globals={"cursor_key": cursor_key})])
+            self.globals["cursor_key"] = cursor_key
+        self.cursor_key: bytes = cursor_key
         self._deploying: asyncio.Event | None = None  # set while writes may proceed
 
     @classmethod

@@ -14,7 +14,7 @@ from typing import Any
 from livebase.database.catalog import IndexInfo
 from livebase.database.errors import DatabaseError
 from livebase.values.model import normalize_value
-from livebase.values.sort_key import prefix_end, sort_key, tuple_key
+from livebase.values.sort_key import sort_key, tuple_key
 
 
 class IndexRangeBuilder:
@@ -102,18 +102,21 @@ def compile_range(index: IndexInfo, builder: IndexRangeBuilder | None) -> KeyRan
                 raise DatabaseError(f"Invalid {where}: more than one upper bound (lt/lte) on {field!r}")
             upper = (op, value)
 
+    # Every key whose values start with the encoded values P is >= P and
+    # < P + 0xff: what follows a complete value in a key is either the next
+    # value's type tag (< 0xff) or, for a longer string or bytes value that
+    # merely starts like it, the 0xff of an escaped NUL ("a" vs "a\x00").
     prefix = tuple_key(eq_values)
     if lower is None:
         start = prefix
     elif lower[0] == "gte":
         start = prefix + sort_key(lower[1])
     else:
-        after = prefix_end(prefix + sort_key(lower[1]))
-        start = after if after is not None else b"\xff" * 8
+        start = prefix + sort_key(lower[1]) + b"\xff"
     if upper is None:
-        end = prefix_end(prefix) if prefix else None
+        end = prefix + b"\xff" if prefix else None
     elif upper[0] == "lt":
         end = prefix + sort_key(upper[1])
     else:
-        end = prefix_end(prefix + sort_key(upper[1]))
+        end = prefix + sort_key(upper[1]) + b"\xff"
     return KeyRange(start, end)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -33,29 +34,42 @@ class InvalidCursor(DatabaseError):
     code = "InvalidCursor"
 
 
-# A cursor is version byte, 12-byte query fingerprint, then "E" (the end) or
-# "K" + the index key of the last row returned, base64url without padding.
+# A cursor is: version byte, 12-byte query fingerprint, then "E" (the end)
+# or "K" + the index key of the last row returned, then an 8-byte MAC under
+# the deployment's cursor key; base64url without padding. The MAC keeps
+# clients from steering a query with hand-made keys.
+_MAC_LEN = 8
 
 
-def _encode_cursor(fingerprint: bytes, position: bytes | str) -> str:
+def _mac(key: bytes, payload: bytes) -> bytes:
+    return hmac.new(key, payload, hashlib.sha256).digest()[:_MAC_LEN]
+
+
+def _encode_cursor(key: bytes, fingerprint: bytes, position: bytes | str) -> str:
     tail = b"E" if position == _END else b"K" + position  # type: ignore[operator]
-    raw = bytes([_CURSOR_VERSION]) + fingerprint + tail
-    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+    payload = bytes([_CURSOR_VERSION]) + fingerprint + tail
+    return base64.urlsafe_b64encode(payload + _mac(key, payload)).decode("ascii").rstrip("=")
 
 
-def _decode_cursor(cursor: str, fingerprint: bytes) -> bytes | str:
+def _decode_cursor(key: bytes, cursor: str, fingerprint: bytes) -> bytes | str:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
     except ValueError:
         raw = b""
-    if len(raw) < 14 or raw[0] != _CURSOR_VERSION or raw[13:14] not in (b"E", b"K"):
-        raise InvalidCursor(f"paginate(): {cursor[:40]!r} is not a cursor returned by paginate()")
-    if raw[1:13] != fingerprint:
+    payload, mac = raw[:-_MAC_LEN], raw[-_MAC_LEN:]
+    if (
+        len(payload) < 14
+        or payload[0] != _CURSOR_VERSION
+        or payload[13:14] not in (b"E", b"K")
+        or not hmac.compare_digest(mac, _mac(key, payload))
+    ):
+        raise InvalidCursor(f"paginate(): {cursor[:40]!r} is not a cursor returned by paginate() (or it was altered)")
+    if payload[1:13] != fingerprint:
         raise InvalidCursor(
             "paginate(): this cursor belongs to a different query; a cursor is only valid for the "
             "same table, index, range, order and filter"
         )
-    return _END if raw[13:14] == b"E" else raw[14:]
+    return _END if payload[13:14] == b"E" else payload[14:]
 
 
 class Query:
@@ -209,21 +223,26 @@ class Query:
         end_cursor = opts.get("endCursor")
         max_rows = opts.get("maximumRowsRead")
         fp = self._fingerprint()
+        key = self._txn.db.cursor_key
         rng = self._range
         if cursor is not None:
             if not isinstance(cursor, str):
                 raise InvalidCursor(f"paginate(): cursor must be a string or None, got {cursor!r}")
-            position = _decode_cursor(cursor, fp)
+            position = _decode_cursor(key, cursor, fp)
             if position == _END:
                 self._used = True
-                return {"page": [], "isDone": True, "continueCursor": _encode_cursor(fp, _END)}
+                return {"page": [], "isDone": True, "continueCursor": _encode_cursor(key, fp, _END)}
             assert isinstance(position, bytes)
-            rng = KeyRange(rng.start, position) if self._descending else KeyRange(successor(position), rng.end)
+            # Clamped to the query's range, whatever the cursor says.
+            if self._descending:
+                rng = KeyRange(rng.start, position if rng.end is None else min(position, rng.end))
+            else:
+                rng = KeyRange(max(successor(position), rng.start), rng.end)
         stop_at: bytes | str | None = None
         if end_cursor is not None:
             if not isinstance(end_cursor, str):
                 raise InvalidCursor(f"paginate(): endCursor must be a string, got {end_cursor!r}")
-            stop_at = _decode_cursor(end_cursor, fp)
+            stop_at = _decode_cursor(key, end_cursor, fp)
             if isinstance(stop_at, bytes):
                 if self._descending:
                     rng = KeyRange(max(rng.start, stop_at), rng.end)
@@ -253,6 +272,6 @@ class Query:
             # The page was bounded by endCursor: the query continues after it.
             return {"page": page, "isDone": False, "continueCursor": end_cursor}
         if done:
-            return {"page": page, "isDone": True, "continueCursor": _encode_cursor(fp, _END)}
+            return {"page": page, "isDone": True, "continueCursor": _encode_cursor(key, fp, _END)}
         assert scan.last_key is not None
-        return {"page": page, "isDone": False, "continueCursor": _encode_cursor(fp, scan.last_key)}
+        return {"page": page, "isDone": False, "continueCursor": _encode_cursor(key, fp, scan.last_key)}

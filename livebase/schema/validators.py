@@ -21,7 +21,7 @@ from livebase.values.ids import decode_id
 from livebase.values.int64 import INT64_MAX, INT64_MIN, Int64
 from livebase.values.model import UNDEFINED, type_name
 from livebase.values.ordering import values_equal
-from livebase.values.wire import to_json
+from livebase.values.wire import to_json, to_storage_json
 
 # Maps a table name to its table number (None if the table doesn't exist),
 # so that v.id("users") can check which table an id belongs to.
@@ -51,7 +51,7 @@ def _describe(value: Any) -> str:
         text = str(int(value))
     else:
         try:
-            text = orjson.dumps(to_json(value), default=str).decode()
+            text = orjson.dumps(to_storage_json(value), default=str).decode()
         except (TypeError, ValueError):  # not a normalized value (a huge int, a set...)
             text = repr(value)
     if len(text) > 80:

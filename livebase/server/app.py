@@ -178,6 +178,13 @@ class LivebaseApp:
         fn = self.registry.lookup(canonical)
         cacheable = fn is not None and fn.kind == QUERY and kind in (None, QUERY) and (internal_ok or not fn.internal)
         if cacheable:
+            assert fn is not None
+            try:
+                # Validated first: the cache is keyed by the checked arguments.
+                args = self.runner._check_args(fn, canonical, args, request_id)
+            except _Failure:
+                cacheable = False
+        if cacheable:
             hit = await self.sync.cached_query(canonical, args, identity, request_id)
             if hit is not None:
                 return hit

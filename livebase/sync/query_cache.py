@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from livebase.auth.identity import Identity
+from livebase.database.read_set import ReadSet
 from livebase.functions.runner import Outcome
 from livebase.sync.protocol import dumps
 from livebase.sync.subscription_index import SubscriptionIndex
@@ -54,6 +55,7 @@ class QueryInstance:
         "key",
         "log_lines",
         "path",
+        "read_set",
         "reads_identity",
         "size",
         "subscribers",
@@ -77,6 +79,7 @@ class QueryInstance:
         self.has_error_data = False
         self.log_lines: list[str] = []
         self.handles: list[tuple[int, bytes, bytes | None]] = []
+        self.read_set: ReadSet | None = None
         self.reads_identity = False
         self.expires_at = 0.0
         self.size = 0
@@ -127,6 +130,7 @@ class QueryInstance:
         self.has_error_data = outcome.has_error_data
         self.error_data = outcome.error_data if outcome.has_error_data else None
         self.log_lines = outcome.log_lines
+        self.read_set = outcome.read_set
         self.reads_identity = outcome.reads_identity
         self.expires_at = time.monotonic() + TIME_DEPENDENT_TTL_S if outcome.reads_time else 0.0
         self.size = len(tail) + 200
@@ -140,6 +144,8 @@ class QueryInstance:
     def outcome(self, request_id: str) -> Outcome:
         o = Outcome(request_id, self.path, "query")
         o.ts = self.ts
+        o.read_set = self.read_set
+        o.reads_identity = self.reads_identity
         o.log_lines = self.log_lines
         if self.error_message is None:
             o.value = self.value

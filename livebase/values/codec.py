@@ -11,14 +11,14 @@ from typing import Any
 
 import orjson
 
-from livebase.values.wire import from_json, to_json
+from livebase.values.wire import from_json, to_storage_json
 
 _dumps = orjson.dumps
 _loads = orjson.loads
 
 
 def encode_document(value: Any) -> bytes:
-    return _dumps(to_json(value))
+    return _dumps(to_storage_json(value))
 
 
 def decode_document(data: bytes) -> Any:

@@ -34,16 +34,41 @@ def _is_special(x: float) -> bool:
 
 
 def to_json(value: Any) -> Any:
-    """Encode a (normalized) value as convex_encoded_json-ready Python data."""
+    """Encode a (normalized) value as convex_encoded_json-ready Python data.
+
+    Numbers go out as JSON floats (``42.0``, not ``42``) like Convex sends
+    them: the official Python client refuses JSON integers.
+    """
     t = type(value)
-    if t is str or t is int or value is None or t is bool:
+    if t is str or value is None or t is bool:
         return value
+    if t is int:
+        return float(value)  # exact: normalized ints are within ±2**53
     if t is float:
         return _special_float(value) if _is_special(value) else value
     if t is dict:
         return {k: to_json(v) for k, v in value.items()}
     if t is list:
         return [to_json(v) for v in value]
+    if t is Int64:
+        return {"$integer": _b64encode(_pack_i64(value)).decode("ascii")}
+    if t is bytes:
+        return {"$bytes": _b64encode(value).decode("ascii")}
+    raise TypeError(f"cannot encode {t.__name__} as a Convex value")
+
+
+def to_storage_json(value: Any) -> Any:
+    """Like ``to_json`` but integral numbers stay JSON integers, so that
+    stored documents decode without a walk (see ``codec``)."""
+    t = type(value)
+    if t is str or t is int or value is None or t is bool:
+        return value
+    if t is float:
+        return _special_float(value) if _is_special(value) else value
+    if t is dict:
+        return {k: to_storage_json(v) for k, v in value.items()}
+    if t is list:
+        return [to_storage_json(v) for v in value]
     if t is Int64:
         return {"$integer": _b64encode(_pack_i64(value)).decode("ascii")}
     if t is bytes:
@@ -104,17 +129,30 @@ def _decode_special(key: str, payload: Any) -> Any:
     raise InvalidValue(f"field name {key!r} must not start with '$'")
 
 
-def _json_int(data: int) -> int | float:
-    """A JSON integer is a float64 number (rounded beyond 2**53)."""
+# JSON deeper than this can't be a valid value (values nest at most 16
+# levels); refusing early keeps the decoders' recursion bounded.
+MAX_JSON_DEPTH = 64
+
+
+def _json_int(data: int) -> int:
+    """A JSON integer is a float64 number; one that float64 can't hold
+    exactly is refused rather than silently rounded."""
     if -MAX_SAFE_INTEGER <= data <= MAX_SAFE_INTEGER:
         return data
-    try:
-        return float_to_number(float(data))
-    except OverflowError:
-        raise InvalidValue(f"the number {str(data)[:40]}... is too large for a float64") from None
+    text = str(data)
+    if len(text) > 40:
+        text = text[:37] + "..."
+    raise InvalidValue(
+        f"the number {text} is outside ±2^53 and would lose precision as a float64 number; "
+        'send 64-bit integers as {"$integer": <base64 of 8 little-endian bytes>} (Int64)'
+    )
 
 
-def from_json(data: Any) -> Any:
+def _too_deep() -> InvalidValue:
+    return InvalidValue(f"value is nested more than {MAX_JSON_DEPTH} levels deep")
+
+
+def from_json(data: Any, _depth: int = 0) -> Any:
     """Decode convex_encoded_json data (already parsed from text) into a value.
 
     JSON numbers are float64: integral ones come back as ``int``.
@@ -126,26 +164,30 @@ def from_json(data: Any) -> Any:
         return _json_int(data)
     if t is float:
         return float_to_number(data)
+    if _depth >= MAX_JSON_DEPTH:
+        raise _too_deep()
     if t is list:
-        return [from_json(v) for v in data]
+        return [from_json(v, _depth + 1) for v in data]
     if t is dict:
         if len(data) == 1:
             (key,) = data
             if key[:1] == "$":
                 return _decode_special(key, data[key])
-        return {k: from_json(v) for k, v in data.items()}
+        return {k: from_json(v, _depth + 1) for k, v in data.items()}
     raise InvalidValue(f"unexpected JSON element of type {t.__name__}")
 
 
-def from_clean_json(data: Any) -> Any:
+def from_clean_json(data: Any, _depth: int = 0) -> Any:
     """Decode the clean ``json`` format: plain JSON, every number a float64."""
     t = type(data)
     if t is int:
         return _json_int(data)
     if t is float:
         return float_to_number(data)
+    if _depth >= MAX_JSON_DEPTH and (t is list or t is dict):
+        raise _too_deep()
     if t is list:
-        return [from_clean_json(v) for v in data]
+        return [from_clean_json(v, _depth + 1) for v in data]
     if t is dict:
-        return {k: from_clean_json(v) for k, v in data.items()}
+        return {k: from_clean_json(v, _depth + 1) for k, v in data.items()}
     return data

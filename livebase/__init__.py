@@ -16,7 +16,9 @@ from livebase.functions.definitions import (
     mutation,
     query,
 )
-from livebase.schema import define_schema, define_table, v
+from livebase.functions.http_router import HttpRouter
+from livebase.scheduler.crons import CronJobs
+from livebase.schema import define_schema, define_table, pagination_opts_validator, v
 from livebase.values import UNDEFINED, Int64
 
 __version__ = "0.1.0"
@@ -24,6 +26,8 @@ __version__ = "0.1.0"
 __all__ = [
     "UNDEFINED",
     "AppError",
+    "CronJobs",
+    "HttpRouter",
     "Int64",
     "__version__",
     "action",
@@ -35,6 +39,7 @@ __all__ = [
     "internal_mutation",
     "internal_query",
     "mutation",
+    "pagination_opts_validator",
     "query",
     "v",
 ]

@@ -219,7 +219,13 @@ def run_cmd(path: str, args_json: str, directory: str, url: str | None, admin_ke
         project = _project_dir(directory)
         state = _running_server(project)
         if state is None:
-            _print_result(asyncio.run(_run_in_process(project, path, args)))
+            try:
+                body = asyncio.run(_run_in_process(project, path, args))
+            except click.ClickException:
+                raise
+            except Exception as e:  # noqa: BLE001 - load errors, schema errors, database in use
+                raise click.ClickException(str(e)) from None
+            _print_result(body)
             return
         url, admin_key = state["url"], admin_key or state.get("admin_key")
     headers = {"Authorization": f"Convex {admin_key}"} if admin_key else {}

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from livebase.database.errors import DatabaseError
 from livebase.database.query import Query
 from livebase.database.transaction import Transaction
 from livebase.functions.definitions import function_path
@@ -33,6 +35,11 @@ class DatabaseReader:
     def query(self, table: str) -> Query:
         """Start a query over ``table``."""
         return Query(self._txn, self._txn.table_for_read(table))
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("insert", "patch", "replace", "delete"):
+            raise DatabaseError(f"db.{name}() is not allowed in a query; queries only read — use a mutation to write")
+        raise AttributeError(f"ctx.db has no attribute {name!r}")
 
     def normalize_id(self, table: str, id: str) -> str | None:
         """``id`` if it is a valid id of ``table``, else None."""
@@ -137,13 +144,14 @@ class Env(Mapping[str, str]):
 
 
 class _BaseCtx:
-    def __init__(self, runner: FunctionRunner, identity: Identity | None, now_ms: float, seed: int) -> None:
+    def __init__(self, runner: FunctionRunner, identity: Identity | None, now_ms: float, seed: int | None = None) -> None:
         self._runner = runner
         self.auth = Auth(identity)
         self.env = Env(runner.env_values())
         self._now_ms = now_ms
         self._read_time = False
-        self.random = random.Random(seed)
+        # Seeded afresh for every execution, like Convex's Math.random.
+        self.random = random.Random(os.urandom(16) if seed is None else seed)
 
     def now(self) -> float:
         """Milliseconds since the epoch, fixed for the whole execution."""
@@ -153,21 +161,21 @@ class _BaseCtx:
 
 class QueryCtx(_BaseCtx):
     def __init__(self, runner: FunctionRunner, txn: Transaction, identity: Identity | None) -> None:
-        super().__init__(runner, identity, txn.now_ms, txn.begin_ts)
+        super().__init__(runner, identity, txn.now_ms)
         self.db = DatabaseReader(txn)
         self.storage = runner.storage_reader(txn)
 
 
 class MutationCtx(_BaseCtx):
     def __init__(self, runner: FunctionRunner, txn: Transaction, identity: Identity | None) -> None:
-        super().__init__(runner, identity, txn.now_ms, txn.begin_ts)
+        super().__init__(runner, identity, txn.now_ms)
         self.db = DatabaseWriter(txn)
         self.storage = runner.storage_writer(txn)
         self.scheduler = runner.scheduler_for(txn)
 
 
 class ActionCtx(_BaseCtx):
-    def __init__(self, runner: FunctionRunner, identity: Identity | None, now_ms: float, seed: int) -> None:
+    def __init__(self, runner: FunctionRunner, identity: Identity | None, now_ms: float, seed: int | None = None) -> None:
         super().__init__(runner, identity, now_ms, seed)
         self.storage = runner.storage_for_action()
         self.scheduler = runner.scheduler_for(None)

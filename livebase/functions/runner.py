@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from livebase.auth.identity import Identity
 from livebase.database.catalog import ENV_INDEX_ID
 from livebase.database.database import Database
@@ -32,6 +34,7 @@ from livebase.schema.validators import ValidationError
 from livebase.values.limits import MAX_FUNCTION_ARGS_SIZE, MAX_FUNCTION_RESULT_SIZE
 from livebase.values.model import normalize_value, normalize_value_sized
 from livebase.values.sort_key import sort_key
+from livebase.values.wire import to_clean_json
 
 log = logging.getLogger("livebase.functions")
 
@@ -163,7 +166,7 @@ class FunctionRunner:
                 data = normalize_value(exc.data, where="AppError data")
             except InvalidValue:
                 data = str(exc.data)
-            text = data if isinstance(data, str) else repr(exc.data)
+            text = data if isinstance(data, str) else orjson.dumps(to_clean_json(data)).decode()
             return f"{self._header(request_id)}\nUncaught AppError: {text}", data
         if isinstance(exc, FunctionFailed):
             inner = exc.outcome
@@ -382,7 +385,7 @@ class FunctionRunner:
             raise _Failure(self._system_message(outcome.request_id, f"{e.code}: {e.message}")) from None
 
     async def _run_action(self, fn: FunctionDefinition, path: str, args: dict[str, Any], identity: Identity | None, outcome: Outcome) -> None:
-        ctx = ActionCtx(self, identity, time.time() * 1000.0, int.from_bytes(os.urandom(8), "little"))
+        ctx = ActionCtx(self, identity, time.time() * 1000.0)
         collector = LogCollector()
         token = current_collector.set(collector)
         try:

@@ -8,11 +8,14 @@ batch of commits (``synchronous=FULL``: a returned ``write_batch`` is on disk).
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 from livebase.persistence.base import (
     CatalogState,
@@ -121,14 +124,49 @@ class _SqliteSnapshot(SnapshotReader):
             self._owner._release(conn)
 
 
+class DatabaseInUse(RuntimeError):
+    """Another process has this database open."""
+
+
+def _lock(path: str) -> TextIO:
+    """Hold an exclusive lock on ``path.lock`` for as long as the database is
+    open: two servers on one SQLite file would hand out the same table
+    numbers and timestamps (each keeps them in memory)."""
+    lock_path = path + ".lock"
+    f = open(lock_path, "a+")  # noqa: SIM115 - held open until close()
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        holder = f.read().strip()
+        f.close()
+        who = f" (pid {holder})" if holder else ""
+        raise DatabaseInUse(
+            f"the database {path} is already in use by another Livebase process{who}; "
+            "stop it, or talk to it (livebase run/env/logs use a running server automatically)"
+        ) from None
+    f.seek(0)
+    f.truncate()
+    f.write(str(os.getpid()))
+    f.flush()
+    return f
+
+
 class SqlitePersistence(Persistence):
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
+        self._lock_file = None
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(self.path).parent
+            if not folder.exists():
+                # The folder holds the data and the admin key: owner only.
+                folder.mkdir(parents=True, mode=0o700)
+            self._lock_file = _lock(self.path)
         self._pool: list[sqlite3.Connection] = []
         self._pool_lock = threading.Lock()
         self._writer = self._connect()
+        if self.path != ":memory:":
+            os.chmod(self.path, 0o600)
         self._writer.executescript(_SCHEMA)
         self._writer.execute(
             "INSERT OR IGNORE INTO globals (key, value) VALUES ('latest_ts', 0)"
@@ -304,3 +342,6 @@ class SqlitePersistence(Persistence):
         for conn in pool:
             conn.close()
         self._writer.close()
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None

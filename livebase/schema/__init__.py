@@ -9,7 +9,13 @@ from livebase.schema.schema import (
     define_schema,
     define_table,
 )
-from livebase.schema.validators import ValidationError, Validator, as_validator, v
+from livebase.schema.validators import (
+    ValidationError,
+    Validator,
+    as_validator,
+    pagination_opts_validator,
+    v,
+)
 
 __all__ = [
     "IndexDefinition",
@@ -22,5 +28,6 @@ __all__ = [
     "check_table_name",
     "define_schema",
     "define_table",
+    "pagination_opts_validator",
     "v",
 ]

@@ -467,3 +467,18 @@ OptionalValidator = _Optional
 def as_validator(x: Any) -> Validator:
     """Accept a validator or a dict of field validators (shorthand for v.object)."""
     return _coerce(x)
+
+
+def pagination_opts_validator() -> Validator:
+    """The ``paginationOpts`` argument of a paginated query, as Convex's
+    clients send it (``usePaginatedQuery`` adds ``id`` and ``endCursor``)."""
+    return _Object(
+        {
+            "numItems": _Number(),
+            "cursor": _Union(_String(), _Null()),
+            "endCursor": _Optional(_Union(_String(), _Null())),
+            "id": _Optional(_Number()),
+            "maximumRowsRead": _Optional(_Number()),
+            "maximumBytesRead": _Optional(_Number()),
+        }
+    )

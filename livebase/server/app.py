@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import re
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -262,11 +263,20 @@ class LivebaseApp:
                 )
             ],
         )
-        return _collapse_slashes(app)
+        return _front_door(app, sync)
 
 
-def _collapse_slashes(app: Any) -> Any:
-    """``//api/1.48.0/sync`` (a deployment URL with a trailing slash) -> ``/api/...``."""
+_SYNC_PATH = re.compile(r"^/api/(?:[^/]+/)?sync$")
+
+
+def _front_door(app: Any, sync: SyncEndpoint) -> Any:
+    """The outermost ASGI callable.
+
+    Collapses duplicate slashes (a deployment URL with a trailing slash gives
+    ``//api/1.48.0/sync``) and hands sync sockets straight to the sync
+    endpoint with the server's own ``send``: no middleware wraps it, so the
+    endpoint can tell when a client's socket is backed up.
+    """
 
     async def asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
         path = scope.get("path", "")
@@ -275,6 +285,9 @@ def _collapse_slashes(app: Any) -> Any:
             while "//" in path:
                 path = path.replace("//", "/")
             scope["path"] = path
+        if scope["type"] == "websocket" and _SYNC_PATH.match(path):
+            await sync(scope, receive, send)
+            return
         await app(scope, receive, send)
 
     return asgi

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import logging
 import os
 import signal
+import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -43,6 +45,24 @@ def _uvicorn_config(asgi: Any, host: str, port: int) -> uvicorn.Config:
     )
 
 
+class ServerError(RuntimeError):
+    """The server could not start (port in use, bad host...)."""
+
+
+def bind_socket(host: str, port: int, what: str) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        reason = "is already in use" if e.errno == errno.EADDRINUSE else f"can't be used ({e.strerror})"
+        raise ServerError(f"{what} port {host}:{port} {reason}; pick another with --port/--site-port") from None
+    sock.set_inheritable(True)
+    return sock
+
+
 def write_state_file(config: ServerConfig, app: LivebaseApp) -> None:
     config.data_dir.mkdir(parents=True, exist_ok=True)
     state = {
@@ -68,33 +88,42 @@ async def serve(
     progress: Progress | None = None,
     on_reload: Callable[[LivebaseApp, Exception | None, Any], None] | None = None,
 ) -> None:
-    app = LivebaseApp(config)
-    await app.startup(progress)
-    servers = [_Server(_uvicorn_config(app.api_asgi(), config.host, config.port))]
-    site = app.site_asgi()
+    # Bind first: a port in use is reported before any work, as a clear error.
+    api_socket = bind_socket(config.host, config.port, "API")
+    try:
+        app = LivebaseApp(config)
+    except BaseException:
+        api_socket.close()
+        raise
+    try:
+        await app.startup(progress)
+        site = app.site_asgi()
+        site_socket = bind_socket(config.host, config.site_port, "HTTP actions") if site is not None else None
+    except BaseException:
+        api_socket.close()
+        await app.shutdown()
+        raise
+    servers = [(_Server(_uvicorn_config(app.api_asgi(), config.host, config.port)), api_socket)]
     if site is not None:
-        servers.append(_Server(_uvicorn_config(site, config.host, config.site_port)))
+        servers.append((_Server(_uvicorn_config(site, config.host, config.site_port)), site_socket))
 
     loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
 
     def request_stop() -> None:
-        stop.set()
-        for s in servers:
+        for s, _ in servers:
             s.should_exit = True
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, request_stop)
 
-    tasks = [asyncio.create_task(s.serve()) for s in servers]
-    while not all(s.started for s in servers):
+    tasks = [asyncio.create_task(s.serve(sockets=[sock])) for s, sock in servers]
+    while not all(s.started for s, _ in servers):
         if any(t.done() for t in tasks):
-            for t in tasks:
-                if t.done() and t.exception():
-                    raise t.exception()  # type: ignore[misc]
             request_stop()
-            raise SystemExit(f"could not start the server on {config.host}:{config.port}")
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await app.shutdown()
+            raise ServerError(f"the server stopped while starting on {config.host}:{config.port}")
         await asyncio.sleep(0.01)
     write_state_file(config, app)
     if on_ready is not None:

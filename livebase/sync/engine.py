@@ -445,6 +445,7 @@ class SyncEngine:
                 args,
                 kind=MUTATION,
                 identity=session.identity,
+                internal_ok=_is_admin(session),
                 request_id=rid,
                 idempotency_key=(session.session_id or "", request_id),
             )
@@ -467,7 +468,9 @@ class SyncEngine:
         rid = ws_request_id(session.session_id, request_id)
         try:
             args = _decode_args(msg.get("args"))
-            outcome = await self.runner.run(msg.get("udfPath"), args, kind=ACTION, identity=session.identity, request_id=rid)
+            outcome = await self.runner.run(
+                msg.get("udfPath"), args, kind=ACTION, identity=session.identity, internal_ok=_is_admin(session), request_id=rid
+            )
         except (InvalidPath, ProtocolError) as e:
             await session.send(
                 protocol.action_response(request_id, False, protocol.dumps(f"[Request ID: {rid}] Server Error\n{e.message}"), [])
@@ -539,6 +542,10 @@ class SyncEngine:
                     return
         except Exception:  # pruning is housekeeping; try again next time
             log.exception("pruning _session_requests failed")
+
+
+def _is_admin(session: Session) -> bool:
+    return session.identity is not None and session.identity.is_admin
 
 
 def _decode_args(raw: Any) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -18,6 +19,7 @@ log = logging.getLogger("livebase.sync")
 # A client this far behind is disconnected (it reconnects and resubscribes).
 MAX_QUEUED_MESSAGES = 512
 MAX_QUEUED_BYTES = 64 << 20
+CLOSE_FLUSH_TIMEOUT_S = 5.0
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -105,7 +107,9 @@ class Session:
             log.warning("client %s fell too far behind; disconnecting it", self.client_id)
             self.send_queue.clear()
             self.send_queue_bytes = 0
-            await self.close(1013, "ClientTooSlow")
+            if self.sender_task is not None:
+                self.sender_task.cancel()
+            await self.close(1013, "ClientTooSlow", flush=False)
             return
         if self.sender_task is None or self.sender_task.done():
             self.sender_task = asyncio.get_running_loop().create_task(self._drain())
@@ -120,7 +124,13 @@ class Session:
                 self.closed = True
                 return
 
-    async def close(self, code: int, reason: str) -> None:
+    async def close(self, code: int, reason: str, *, flush: bool = True) -> None:
+        """Close after the messages already queued (an AuthError or FatalError
+        must reach the client before the close frame)."""
         if self.closed:
             return
+        task = self.sender_task
+        if flush and task is not None and not task.done() and task is not asyncio.current_task():
+            with contextlib.suppress(Exception, asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(task), CLOSE_FLUSH_TIMEOUT_S)
         await self.on_close(self, code, reason)

@@ -75,10 +75,9 @@ def encode_args(args: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def _query_key(path: str, encoded_args: dict[str, Any]) -> tuple[str, bytes]:
-    try:
+    # A bad path is sent as given: the server reports it as the query's error.
+    with contextlib.suppress(InvalidPath):
         path = canonical_path(path)
-    except InvalidPath:
-        pass  # sent as given: the server reports the bad path as the query's error
     return path, orjson.dumps(encoded_args, option=orjson.OPT_SORT_KEYS)
 
 
@@ -87,7 +86,7 @@ def _function_error(message: Any, error_data: Any, *, has_data: bool, path: str,
     if has_data:
         try:
             data = from_json(error_data)
-        except Exception:
+        except Exception:  # noqa: BLE001 - undecodable data is still worth showing
             data = error_data
         return AppErrorResponse(text, data, path=path, kind=kind, log_lines=log_lines)
     return FunctionError(text, path=path, kind=kind, log_lines=log_lines)
@@ -190,9 +189,9 @@ class ClientCore:
         self._credentials = credentials
         self.auth_epoch += 1
         # A previous set_auth still waiting is superseded, not failed.
-        for waiter in self._auth_waiters:
-            if not waiter.done():
-                waiter.set_result(None)
+        for earlier in self._auth_waiters:
+            if not earlier.done():
+                earlier.set_result(None)
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._auth_waiters = [waiter]
         self._ensure_running()
@@ -306,7 +305,7 @@ class ClientCore:
                 )
             except asyncio.CancelledError:
                 raise
-            except Exception as e:
+            except Exception as e:  # noqa: BLE001 - any failure to connect is retried
                 log.info("could not connect to %s (%s); retrying in %.1fs", self.url, e, delay)
             else:
                 synced = await self._serve(ws)

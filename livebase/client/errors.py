@@ -60,5 +60,5 @@ class ClientClosed(ClientConnectionError):
 
 
 class ProtocolViolation(ClientConnectionError):
-    """The server sent something the sync protocol does not allow; the client
-    reconnects, and reports this only where it can't recover."""
+    """The server sent something the sync protocol does not allow. The
+    client logs it and starts over on a new socket; calls keep waiting."""

@@ -1,16 +1,24 @@
-"""Scheduled functions and crons."""
+"""Scheduled functions (``ctx.scheduler``) and crons (``functions/crons.py``).
+
+``CronJobs`` is imported by user code, so this package imports the server
+side (``Scheduler``) only when it is asked for.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from livebase.scheduler.crons import CronError, CronJobs
+
+if TYPE_CHECKING:
+    from livebase.scheduler.service import Scheduler
+
+__all__ = ["CronError", "CronJobs", "Scheduler"]
 
 
-class Scheduler:
-    def __init__(self, app: Any) -> None:
-        self.app = app
+def __getattr__(name: str) -> Any:
+    if name == "Scheduler":
+        from livebase.scheduler.service import Scheduler
 
-    async def start(self) -> None:
-        """Start running due jobs and crons."""
-
-    async def stop(self) -> None:
-        """Stop the executor; running jobs finish or are resumed after restart."""
+        return Scheduler
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -43,6 +43,10 @@ class RunningServer:
     process: subprocess.Popen | None = None
     admin_key: str = ""
     log_path: Path | None = None
+    # How the CLI is invoked: its working directory and the --dir argument
+    # (default: the absolute project_dir).
+    cwd: Path | None = None
+    dir_arg: str | None = None
 
     @property
     def url(self) -> str:
@@ -55,7 +59,7 @@ class RunningServer:
     def start(self, timeout: float = 30.0) -> RunningServer:
         cmd = [
             sys.executable, "-m", "livebase.cli.main", self.mode,
-            "--dir", str(self.project_dir),
+            "--dir", self.dir_arg or str(self.project_dir),
             "--port", str(self.port),
             "--site-port", str(self.site_port),
         ]
@@ -63,8 +67,8 @@ class RunningServer:
             cmd += ["--database", self.database]
         env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.extra_env}
         self.log_path = self.project_dir / f"server-{self.port}.log"
-        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
-        self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        with open(self.log_path, "ab") as log:  # the child keeps its own copy
+            self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.cwd)
         deadline = time.monotonic() + timeout
         state: dict | None = None
         while time.monotonic() < deadline:

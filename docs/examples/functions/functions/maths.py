@@ -1,0 +1,6 @@
+from livebase import query, v
+
+
+@query(args={"n": v.number()})
+def inverse(ctx, n):
+    return 1 / n

@@ -32,16 +32,6 @@ from tests.support.server import REPO, RunningServer, free_port, make_project, s
 COOLDOWN_S = 0.5  # LIVEBASE_AUTH_JWKS_COOLDOWN_S for the servers under test
 TIMEOUT_S = 10.0
 
-AUTH_ERROR_LOST = (
-    "livebase/sync/session.py Session.close drops queued messages: engine._on_authenticate sends AuthError "
-    "and closes at once. The `send` SyncEndpoint gets is Starlette's wrapper "
-    "(wrap_app_handling_exceptions...sender), not uvicorn's bound method, so Session._writable is None "
-    "and Session.send always queues for the _drain task; close() then marks the session closed before "
-    "_drain runs, and the client gets the close frame (reason 'AuthError') without the AuthError. "
-    "Fix: in Session.close, await the pending sender_task (bounded, e.g. 5 s) before on_close. "
-    "FatalError before a protocol-error close is lost the same way."
-)
-
 
 # -- fixtures ----------------------------------------------------------------------
 
@@ -461,7 +451,6 @@ def test_refused_over_http(
     assert re.search(pattern, body["message"]), body["message"]
 
 
-@pytest.mark.xfail(reason=AUTH_ERROR_LOST, strict=True)
 @pytest.mark.parametrize(
     ("factory", "pattern"), [(c[1], c[3]) for c in REFUSALS], ids=[c[0] for c in REFUSALS]
 )
@@ -504,7 +493,6 @@ def test_no_providers_then_reload(tmp_path: Path, issuers: SimpleNamespace) -> N
         running.stop()
 
 
-@pytest.mark.xfail(reason=AUTH_ERROR_LOST, strict=True)
 def test_no_providers_over_socket(tmp_path: Path, issuers: SimpleNamespace) -> None:
     running = start_without_providers(tmp_path)
     try:
@@ -599,7 +587,6 @@ def test_socket_authenticate_refresh_and_sign_out(
         assert t["modifications"][0] == {**t["modifications"][0], "queryId": 0, "value": None}
 
 
-@pytest.mark.xfail(reason=AUTH_ERROR_LOST, strict=True)
 def test_socket_refused_refresh(server: RunningServer, issuers: SimpleNamespace) -> None:
     """A refused refresh ends the socket, reporting the version it failed on."""
     oidc = issuers.oidc
@@ -653,25 +640,12 @@ def test_python_websocket_client(server: RunningServer, issuers: SimpleNamespace
     assert client.query("whoami:my_notes") == []
 
 
-# These npm checks need the AuthError message to reach the client.
-NEEDS_AUTH_ERROR = {
-    "a refused first token is refreshed with forceRefreshToken (PROTOCOL 9.7)",
-    "a client whose every token is refused gives up with onChange(false)",
-}
-
-
-def _js_checks() -> list[Any]:
+def _js_checks() -> list[str]:
     try:
         result = run_node("auth_client.test.mjs", "--list", timeout=30)
     except pytest.skip.Exception:
         return ["(node unavailable)"]
-    if result.returncode != 0:
-        return ["(could not list checks)"]
-    xfail = pytest.mark.xfail(reason=AUTH_ERROR_LOST, strict=True)
-    return [
-        pytest.param(c, marks=xfail) if c in NEEDS_AUTH_ERROR else c
-        for c in json.loads(result.stdout)
-    ]
+    return json.loads(result.stdout) if result.returncode == 0 else ["(could not list checks)"]
 
 
 @pytest.mark.parametrize("check", _js_checks())

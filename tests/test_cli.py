@@ -12,10 +12,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from tests.support.http import call, value
+from tests.support.http import HTTP, call, value
 from tests.support.server import RunningServer, free_port, make_project, start_server
 
 _SCRIPT = Path(sys.executable).parent / "livebase"
@@ -172,7 +171,7 @@ def test_dev_honours_port_and_dir(tmp_path: Path) -> None:
     server = RunningServer(project, "dev", port, site_port, cwd=cwd, dir_arg="../proj")
     server.start()
     try:
-        assert httpx.get(f"http://127.0.0.1:{port}/version", timeout=5).status_code == 200
+        assert HTTP.get(f"http://127.0.0.1:{port}/version", timeout=5).status_code == 200
         state = json.loads((project / ".livebase" / "server.json").read_text())
         assert state["url"] == f"http://127.0.0.1:{port}"
         assert state["pid"] == server.process.pid  # type: ignore[union-attr]

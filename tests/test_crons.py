@@ -195,12 +195,12 @@ def test_missed_runs_run_once_after_downtime(tmp_path: Path) -> None:
         first = wait_for(lambda: times(server, "t"), 3, "the first run")[0] / 1000
         server.kill()
         # Down across the slots first+3 s and first+6 s.
-        time.sleep(max(0.0, first + 6.5 - time.time()))
+        time.sleep(max(0.0, first + 6.3 - time.time()))
         server.start()
         wait_for(lambda: len(times(server, "t")) >= 2, max(0.5, first + 8.7 - time.time()), "the catch-up run")
         assert len(times(server, "t")) == 2  # once, not once per missed slot
         after = wait_for(lambda: (t := times(server, "t")) and len(t) >= 3 and t, 4, "the next run")
-        assert after[2] / 1000 == pytest.approx(first + 9, abs=0.4)  # back on its schedule
+        assert after[2] / 1000 == pytest.approx(first + 9, abs=0.5)  # back on its schedule
     finally:
         server.stop()
 

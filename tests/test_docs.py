@@ -76,7 +76,7 @@ def test_marked_block_is_the_file(page: str, name: str, body: str) -> None:
 
 
 # The example apps of the pages this module runs (other pages test their own).
-TOPICS = ("functions", "database", "schemas", "values", "tour")
+TOPICS = ("functions", "database", "schemas", "values", "tour", "storage", "http", "auth", "client", "scheduling")
 
 
 def test_every_example_file_is_shown() -> None:

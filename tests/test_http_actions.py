@@ -38,7 +38,9 @@ def events(server: RunningServer) -> list:
 
 def test_webhook_writes_through_a_mutation(server: RunningServer) -> None:
     before = len(events(server))
-    r = httpx.post(site(server, "/webhook"), json={"amount": 12, "ok": True}, headers={"X-Source": "stripe"})
+    r = httpx.post(
+        site(server, "/webhook"), json={"amount": 12, "ok": True}, headers={"X-Source": "stripe"}
+    )
     assert r.status_code == 201, r.text
     assert isinstance(r.json()["id"], str)
     after = events(server)
@@ -53,13 +55,20 @@ def test_request_json_and_json_return(server: RunningServer) -> None:
     r = httpx.post(site(server, "/echo?x=1&y=two"), json={"nested": [1, 2, {"a": None}]})
     assert r.status_code == 200
     assert r.headers["content-type"] == "application/json"
-    assert r.json() == {"got": {"nested": [1, 2, {"a": None}]}, "query": {"x": "1", "y": "two"}, "method": "POST"}
+    assert r.json() == {
+        "got": {"nested": [1, 2, {"a": None}]},
+        "query": {"x": "1", "y": "two"},
+        "method": "POST",
+    }
 
 
 def test_exact_path_beats_prefix_and_longest_prefix_wins(server: RunningServer) -> None:
     assert httpx.get(site(server, "/files/a/b.txt")).text == "prefix /files/ got /files/a/b.txt"
     assert httpx.get(site(server, "/files/")).text == "prefix /files/ got /files/"
-    assert httpx.get(site(server, "/files/special/x")).text == "prefix /files/special/ got /files/special/x"
+    assert (
+        httpx.get(site(server, "/files/special/x")).text
+        == "prefix /files/special/ got /files/special/x"
+    )
     assert httpx.get(site(server, "/files/exact")).text == "exact /files/exact"
     # A prefix matches only with its trailing slash.
     assert httpx.get(site(server, "/files")).status_code == 404
@@ -73,7 +82,10 @@ def test_no_route_is_a_json_404(server: RunningServer) -> None:
     # Right path, wrong method: still 404, naming the methods that exist.
     body = assert_request_error(httpx.get(site(server, "/webhook")), 404)
     assert "OPTIONS, POST" in body["message"]
-    assert assert_request_error(httpx.request("TRACE", site(server, "/webhook")), 405)["code"] == "MethodNotAllowed"
+    assert (
+        assert_request_error(httpx.request("TRACE", site(server, "/webhook")), 405)["code"]
+        == "MethodNotAllowed"
+    )
 
 
 def test_head_uses_the_get_route_without_body(server: RunningServer) -> None:
@@ -94,7 +106,11 @@ def test_options_route_for_cors(server: RunningServer) -> None:
 
 def test_plain_returns(server: RunningServer) -> None:
     r = httpx.get(site(server, "/bytes"))
-    assert (r.status_code, r.content, r.headers["content-type"]) == (200, b"\x00\x01\x02", "application/octet-stream")
+    assert (r.status_code, r.content, r.headers["content-type"]) == (
+        200,
+        b"\x00\x01\x02",
+        "application/octet-stream",
+    )
     r = httpx.delete(site(server, "/nothing"))
     assert (r.status_code, r.content) == (204, b"")
     r = httpx.get(site(server, "/log"))
@@ -138,7 +154,9 @@ def test_logs_of_http_actions_go_to_the_function_log(server: RunningServer) -> N
     assert stream_entry["logLines"] == [f"[LOG] streaming part {i}" for i in range(3)]
     # A mutation called from an HTTP action contributes its lines too.
     httpx.post(site(server, "/webhook"), json={}, headers={"X-Source": "logs"}).raise_for_status()
-    entries = httpx.get(server.url + "/api/_admin/logs", headers=server.admin_headers()).json()["entries"]
+    entries = httpx.get(server.url + "/api/_admin/logs", headers=server.admin_headers()).json()[
+        "entries"
+    ]
     hook = [e for e in entries if e["path"] == "POST /webhook"][-1]
     assert "[LOG] recording event from logs" in hook["logLines"]
     failed = [e for e in entries if e["path"] == "GET /boom"]
@@ -147,7 +165,9 @@ def test_logs_of_http_actions_go_to_the_function_log(server: RunningServer) -> N
 
 def test_bearer_token_is_refused_without_auth_providers(server: RunningServer) -> None:
     before = len(events(server))
-    r = httpx.post(site(server, "/webhook"), json={"x": 1}, headers={"Authorization": "Bearer eyJhbGciOi.x.y"})
+    r = httpx.post(
+        site(server, "/webhook"), json={"x": 1}, headers={"Authorization": "Bearer eyJhbGciOi.x.y"}
+    )
     body = assert_request_error(r, 401)
     assert body["code"] == "NoAuthProvider"
     # The handler did not run.
@@ -155,7 +175,9 @@ def test_bearer_token_is_refused_without_auth_providers(server: RunningServer) -
     # Anonymous callers are fine.
     assert httpx.get(site(server, "/whoami")).json() == {"subject": None}
     # A malformed Authorization header is refused too.
-    assert assert_request_error(httpx.get(site(server, "/whoami"), headers={"Authorization": "Basic abc"}), 401)
+    assert assert_request_error(
+        httpx.get(site(server, "/whoami"), headers={"Authorization": "Basic abc"}), 401
+    )
 
 
 def test_auth_false_leaves_the_header_to_the_handler(server: RunningServer) -> None:
@@ -164,15 +186,23 @@ def test_auth_false_leaves_the_header_to_the_handler(server: RunningServer) -> N
 
 
 def test_identity_reaches_ctx_auth(server: RunningServer) -> None:
-    acting_as = base64.b64encode(json.dumps({"subject": "user-7", "issuer": "https://issuer"}).encode()).decode()
-    r = httpx.get(site(server, "/whoami"), headers={"Authorization": f"Convex {server.admin_key}:{acting_as}"})
+    acting_as = base64.b64encode(
+        json.dumps({"subject": "user-7", "issuer": "https://issuer"}).encode()
+    ).decode()
+    r = httpx.get(
+        site(server, "/whoami"), headers={"Authorization": f"Convex {server.admin_key}:{acting_as}"}
+    )
     assert r.json() == {"subject": "user-7"}
-    assert assert_request_error(httpx.get(site(server, "/whoami"), headers={"Authorization": "Convex wrong"}), 401)
+    assert assert_request_error(
+        httpx.get(site(server, "/whoami"), headers={"Authorization": "Convex wrong"}), 401
+    )
 
 
 def test_storage_from_an_http_action(server: RunningServer) -> None:
     data = bytes(range(256)) * 4096  # 1 MiB
-    r = httpx.put(site(server, "/upload"), content=data, headers={"Content-Type": "application/x-test"})
+    r = httpx.put(
+        site(server, "/upload"), content=data, headers={"Content-Type": "application/x-test"}
+    )
     assert r.status_code == 200, r.text
     got = httpx.get(r.json()["url"])
     assert got.content == data
@@ -216,7 +246,9 @@ def test_production_mode_hides_exception_text(tmp_path: Path) -> None:
         assert r.status_code == 500
         body = r.json()
         assert "kaboom" not in r.text
-        assert body["message"].startswith("[Request ID: ") and body["message"].endswith("Server Error")
+        assert body["message"].startswith("[Request ID: ") and body["message"].endswith(
+            "Server Error"
+        )
         assert httpx.get(s.site_url + "/app-error").json()["data"] == {"code": "not_allowed"}
         assert httpx.post(s.site_url + "/echo", json=[1]).json()["got"] == [1]
     finally:
@@ -296,33 +328,55 @@ def test_docs_examples(tmp_path: Path) -> None:
         r = httpx.get(s.site_url + "/messages")
         assert r.json() == json.loads(doc_output(page, "curl -s http://127.0.0.1:3211/messages"))
         assert r.json() == [{"author": "ada", "body": "hello"}]
-        assert httpx.get(s.site_url + "/nowhere").json() == json.loads(doc_output(page, "3211/nowhere"))
+        assert httpx.get(s.site_url + "/nowhere").json() == json.loads(
+            doc_output(page, "3211/nowhere")
+        )
         preflight = httpx.options(s.site_url + "/messages")
-        assert preflight.status_code == 204 and preflight.headers["access-control-allow-methods"] == "GET, POST"
+        assert (
+            preflight.status_code == 204
+            and preflight.headers["access-control-allow-methods"] == "GET, POST"
+        )
 
-        up = httpx.post(s.site_url + "/files", content=b"hello file", headers={"Content-Type": "text/plain"})
+        up = httpx.post(
+            s.site_url + "/files", content=b"hello file", headers={"Content-Type": "text/plain"}
+        )
         assert set(up.json()) == set(json.loads(doc_output(page, "3211/files -H"))) == {"storageId"}
         down = httpx.get(f"{s.site_url}/files/{up.json()['storageId']}")
         assert down.text == doc_output(page, "3211/files/") == "hello file"
         assert down.headers["content-type"].startswith("text/plain")
         assert httpx.get(s.site_url + "/files/nope").status_code == 404
 
-        assert httpx.get(s.site_url + "/me").json() == json.loads(doc_output(page, "curl -s http://127.0.0.1:3211/me"))
-        refused = httpx.get(s.site_url + "/me", headers={"Authorization": "Bearer not-a-known-token"})
+        assert httpx.get(s.site_url + "/me").json() == json.loads(
+            doc_output(page, "curl -s http://127.0.0.1:3211/me")
+        )
+        refused = httpx.get(
+            s.site_url + "/me", headers={"Authorization": "Bearer not-a-known-token"}
+        )
         assert refused.status_code == 401
         assert refused.json() == json.loads(doc_output(page, "Bearer not-a-known-token"))
 
         httpx.post(
-            s.url + "/api/_admin/env", json={"changes": {"PAYMENTS_SECRET": "s3cret"}}, headers=s.admin_headers()
+            s.url + "/api/_admin/env",
+            json={"changes": {"PAYMENTS_SECRET": "s3cret"}},
+            headers=s.admin_headers(),
         ).raise_for_status()
         payload = b'{"paid": 100}'
         signature = hmac.new(b"s3cret", payload, hashlib.sha256).hexdigest()
-        bad = httpx.post(s.site_url + "/webhooks/payments", content=payload, headers={"Authorization": "Bearer 00"})
+        bad = httpx.post(
+            s.site_url + "/webhooks/payments",
+            content=payload,
+            headers={"Authorization": "Bearer 00"},
+        )
         assert (bad.status_code, bad.text) == (401, "bad signature")
         ok = httpx.post(
-            s.site_url + "/webhooks/payments", content=payload, headers={"Authorization": f"Bearer {signature}"}
+            s.site_url + "/webhooks/payments",
+            content=payload,
+            headers={"Authorization": f"Bearer {signature}"},
         )
         assert (ok.status_code, ok.text) == (200, "ok")
-        assert httpx.get(s.site_url + "/messages").json()[-1] == {"author": "payments", "body": '{"paid": 100}'}
+        assert httpx.get(s.site_url + "/messages").json()[-1] == {
+            "author": "payments",
+            "body": '{"paid": 100}',
+        }
     finally:
         s.stop()

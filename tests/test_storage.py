@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from convex import ConvexClient
 
 from livebase.files.blobstore import LocalBlobStore
 from livebase.files.tokens import InvalidUploadToken, check_upload_token, make_upload_token
@@ -37,7 +38,9 @@ def run(server: RunningServer, kind: str, path: str, args: dict | None = None):
     return value(server, kind, path, args or {}, fmt=None)
 
 
-def upload(server: RunningServer, data: bytes, content_type: str | None = "application/octet-stream") -> str:
+def upload(
+    server: RunningServer, data: bytes, content_type: str | None = "application/octet-stream"
+) -> str:
     url = run(server, "mutation", "files:upload_url")
     headers = {"Content-Type": content_type} if content_type else {}
     r = httpx.post(url, content=data, headers=headers, timeout=60)
@@ -67,7 +70,9 @@ def test_upload_url_shape(server: RunningServer) -> None:
     assert url.startswith(f"{server.url}/api/storage/upload?token=")
 
 
-def test_upload_and_read_back_byte_identical(server: RunningServer, big_file: tuple[str, bytes]) -> None:
+def test_upload_and_read_back_byte_identical(
+    server: RunningServer, big_file: tuple[str, bytes]
+) -> None:
     storage_id, data = big_file
     url = run(server, "query", "files:url", {"id": storage_id})
     assert url == f"{server.url}/api/storage/{storage_id}"
@@ -81,7 +86,9 @@ def test_upload_and_read_back_byte_identical(server: RunningServer, big_file: tu
     assert r.headers["accept-ranges"] == "bytes"
 
 
-def test_metadata_in_the_storage_system_table(server: RunningServer, big_file: tuple[str, bytes]) -> None:
+def test_metadata_in_the_storage_system_table(
+    server: RunningServer, big_file: tuple[str, bytes]
+) -> None:
     storage_id, data = big_file
     doc = run(server, "query", "files:metadata", {"id": storage_id})
     assert set(doc) == {"_id", "_creationTime", "sha256", "size", "contentType"}
@@ -98,7 +105,10 @@ def test_metadata_in_the_storage_system_table(server: RunningServer, big_file: t
     # Without a Content-Type the document has no contentType field.
     bare = upload(server, b"no type", content_type=None)
     assert "contentType" not in run(server, "query", "files:metadata", {"id": bare})
-    assert httpx.get(f"{server.url}/api/storage/{bare}").headers["content-type"] == "application/octet-stream"
+    assert (
+        httpx.get(f"{server.url}/api/storage/{bare}").headers["content-type"]
+        == "application/octet-stream"
+    )
 
 
 @pytest.mark.parametrize(
@@ -113,7 +123,9 @@ def test_metadata_in_the_storage_system_table(server: RunningServer, big_file: t
         ("bytes=7-7", 7, 8),
     ],
 )
-def test_single_ranges(server: RunningServer, big_file: tuple[str, bytes], header: str, start: int, end: int) -> None:
+def test_single_ranges(
+    server: RunningServer, big_file: tuple[str, bytes], header: str, start: int, end: int
+) -> None:
     storage_id, data = big_file
     r = httpx.get(f"{server.url}/api/storage/{storage_id}", headers={"Range": header})
     assert r.status_code == 206, r.text[:200]
@@ -123,7 +135,9 @@ def test_single_ranges(server: RunningServer, big_file: tuple[str, bytes], heade
 
 
 @pytest.mark.parametrize("header", ["bytes=5242880-", "bytes=99999999-100000000", "bytes=-0"])
-def test_unsatisfiable_range(server: RunningServer, big_file: tuple[str, bytes], header: str) -> None:
+def test_unsatisfiable_range(
+    server: RunningServer, big_file: tuple[str, bytes], header: str
+) -> None:
     storage_id, data = big_file
     r = httpx.get(f"{server.url}/api/storage/{storage_id}", headers={"Range": header})
     body = assert_request_error(r, 416)
@@ -168,7 +182,11 @@ def test_head(server: RunningServer, big_file: tuple[str, bytes]) -> None:
     assert r.headers["content-length"] == str(len(data))
     assert r.headers["content-type"] == "image/png"
     r = httpx.head(f"{server.url}/api/storage/{storage_id}", headers={"Range": "bytes=10-19"})
-    assert (r.status_code, r.headers["content-length"], r.headers["content-range"]) == (206, "10", f"bytes 10-19/{len(data)}")
+    assert (r.status_code, r.headers["content-length"], r.headers["content-range"]) == (
+        206,
+        "10",
+        f"bytes 10-19/{len(data)}",
+    )
 
 
 def test_delete_from_a_mutation(server: RunningServer) -> None:
@@ -236,7 +254,10 @@ def test_bad_upload_tokens_are_refused_and_create_nothing(server: RunningServer)
 
 
 def test_bad_ids_and_methods(server: RunningServer) -> None:
-    assert assert_request_error(httpx.get(f"{server.url}/api/storage/not-an-id"), 404)["code"] == "FileNotFound"
+    assert (
+        assert_request_error(httpx.get(f"{server.url}/api/storage/not-an-id"), 404)["code"]
+        == "FileNotFound"
+    )
     other_table_id = IdGenerator().new_id(10001)
     assert assert_request_error(httpx.get(f"{server.url}/api/storage/{other_table_id}"), 404)
     storage_id = upload(server, b"abc")
@@ -250,7 +271,12 @@ def test_bad_ids_and_methods(server: RunningServer) -> None:
 
 
 def test_actions_store_get_delete(server: RunningServer) -> None:
-    storage_id = run(server, "action", "files:store_text", {"text": "héllo", "content_type": "text/plain; charset=utf-8"})
+    storage_id = run(
+        server,
+        "action",
+        "files:store_text",
+        {"text": "héllo", "content_type": "text/plain; charset=utf-8"},
+    )
     assert run(server, "action", "files:read_text", {"id": storage_id}) == "héllo"
     doc = run(server, "query", "files:metadata", {"id": storage_id})
     assert doc["size"] == len("héllo".encode())
@@ -264,7 +290,10 @@ def test_actions_store_get_delete(server: RunningServer) -> None:
     run(server, "action", "files:delete_file", {"id": storage_id})
     assert run(server, "action", "files:read_text", {"id": storage_id}) is None
     assert run(server, "action", "files:streamed_size", {"id": storage_id}) is None
-    assert run(server, "action", "files:action_details", {"id": storage_id}) == {"url": None, "metadata": None}
+    assert run(server, "action", "files:action_details", {"id": storage_id}) == {
+        "url": None,
+        "metadata": None,
+    }
 
 
 def test_action_stores_an_async_stream(server: RunningServer) -> None:
@@ -301,7 +330,9 @@ def test_large_upload_and_download_are_streamed(tmp_path: Path) -> None:
                 digest.update(piece)
                 yield piece
 
-        r = httpx.post(upload_url, content=body(), headers={"Content-Type": "video/mp4"}, timeout=120)
+        r = httpx.post(
+            upload_url, content=body(), headers={"Content-Type": "video/mp4"}, timeout=120
+        )
         assert r.status_code == 200, r.text
         storage_id = r.json()["storageId"]
         peak_after_upload = _rss_kb(pid, "VmHWM")
@@ -319,7 +350,9 @@ def test_large_upload_and_download_are_streamed(tmp_path: Path) -> None:
         assert (size, down.hexdigest()) == (total << 20, digest.hexdigest())
         peak = _rss_kb(pid, "VmHWM")
         growth_mb = (max(peak, peak_after_upload) - baseline) / 1024
-        assert growth_mb < 60, f"server peak RSS grew by {growth_mb:.0f} MB while moving a 200 MB file"
+        assert growth_mb < 60, (
+            f"server peak RSS grew by {growth_mb:.0f} MB while moving a 200 MB file"
+        )
     finally:
         s.stop()
 
@@ -329,7 +362,9 @@ def test_files_survive_a_restart(tmp_path: Path) -> None:
     try:
         storage_id = upload(s, b"durable bytes", "text/plain")
         s.restart()
-        assert httpx.get(run(s, "query", "files:url", {"id": storage_id})).content == b"durable bytes"
+        assert (
+            httpx.get(run(s, "query", "files:url", {"id": storage_id})).content == b"durable bytes"
+        )
     finally:
         s.stop()
 
@@ -409,7 +444,9 @@ def call_run(server: RunningServer, path: str, args: dict) -> dict:
 def test_docs_examples(tmp_path: Path) -> None:
     """The calls docs/storage.md shows, against its example app."""
     page = "docs/storage.md"
-    s = start_server(make_project(tmp_path / "docs-storage", REPO / "docs" / "examples" / "storage"))
+    s = start_server(
+        make_project(tmp_path / "docs-storage", REPO / "docs" / "examples" / "storage")
+    )
     try:
         got = call_run(s, "images/generate_upload_url", {})
         shown = doc_output(page, "images/generate_upload_url")
@@ -427,12 +464,20 @@ def test_docs_examples(tmp_path: Path) -> None:
         shown = doc_output(page, "images/list")
         assert [set(x) for x in listed["value"]] == [set(x) for x in shown["value"]]
         image = listed["value"][0]
-        assert image == {"id": saved["value"], "title": "Cat", "url": f"{s.url}/api/storage/{storage_id}"}
+        assert image == {
+            "id": saved["value"],
+            "title": "Cat",
+            "url": f"{s.url}/api/storage/{storage_id}",
+        }
         assert httpx.get(image["url"]).content == cat
 
         meta = call_run(s, "images/metadata", {"storage_id": storage_id})["value"]
         assert set(meta) == set(doc_output(page, "images/metadata")["value"])
-        assert (meta["size"], meta["sha256"], meta["contentType"]) == (len(cat), hashlib.sha256(cat).hexdigest(), "image/png")
+        assert (meta["size"], meta["sha256"], meta["contentType"]) == (
+            len(cat),
+            hashlib.sha256(cat).hexdigest(),
+            "image/png",
+        )
 
         call_run(s, "images/remove", {"id": image["id"]})
         assert call_run(s, "images/list", {})["value"] == []
@@ -443,9 +488,55 @@ def test_docs_examples(tmp_path: Path) -> None:
         csv_id = exported["value"]["storageId"]
         assert httpx.get(exported["value"]["url"]).text == "name,qty\r\napples,3\r\n"
         counted = call_run(s, "reports/count_lines", {"storage_id": csv_id})
-        assert counted == doc_output(page, "reports/count_lines") == {"status": "success", "value": 2, "logLines": []}
+        assert (
+            counted
+            == doc_output(page, "reports/count_lines")
+            == {"status": "success", "value": 2, "logLines": []}
+        )
         assert call_run(s, "reports/first_row", {"storage_id": csv_id})["value"] == ["name", "qty"]
         call_run(s, "reports/discard", {"storage_id": csv_id})
         assert call_run(s, "reports/count_lines", {"storage_id": csv_id})["value"] is None
     finally:
         s.stop()
+
+
+def test_action_store_sources(server: RunningServer) -> None:
+    assert (
+        run(server, "action", "files:store_other_sources", {"kind": "file"}) == "from a file object"
+    )
+    assert run(server, "action", "files:store_other_sources", {"kind": "iterable"}) == "from a list"
+    assert (
+        run(server, "action", "files:store_other_sources", {"kind": "memoryview"})
+        == "from a memoryview"
+    )
+    failure = error(server, "action", "files:store_other_sources", {"kind": "text"}, fmt=None)
+    assert "takes bytes, not str" in error_detail(failure)
+
+
+def test_empty_file(server: RunningServer) -> None:
+    storage_id = upload(server, b"", "text/plain")
+    url = f"{server.url}/api/storage/{storage_id}"
+    r = httpx.get(url)
+    assert (r.status_code, r.content, r.headers["content-length"]) == (200, b"", "0")
+    assert r.headers["etag"] == f'"{hashlib.sha256(b"").hexdigest()}"'
+    assert_request_error(httpx.get(url, headers={"Range": "bytes=0-"}), 416)
+    assert_request_error(httpx.get(url, headers={"Range": "bytes=-5"}), 416)
+
+
+def test_get_url_in_a_subscribed_query_follows_deletion(server: RunningServer) -> None:
+    """get_url reads the _storage document: deleting the file re-runs the query."""
+    storage_id = upload(server, b"watch me")
+    client = ConvexClient(server.url)
+    sub = client.subscribe("files:url", {"id": storage_id})
+
+    async def watch() -> list:
+        seen = [await asyncio.wait_for(sub.__anext__(), 5)]
+        run(server, "mutation", "files:remove", {"id": storage_id})
+        seen.append(await asyncio.wait_for(sub.__anext__(), 5))
+        return seen
+
+    try:
+        seen = asyncio.run(watch())
+    finally:
+        sub.unsubscribe()
+    assert seen == [f"{server.url}/api/storage/{storage_id}", None]

@@ -178,7 +178,9 @@ class LocalBlobStore(BlobStore):
                 if not chunk:
                     continue
                 if not isinstance(chunk, bytes | bytearray | memoryview):
-                    raise TypeError(f"file contents must be bytes, got a chunk of type {type(chunk).__name__}")
+                    raise TypeError(
+                        f"file contents must be bytes, got a chunk of type {type(chunk).__name__}"
+                    )
                 batch.append(bytes(chunk))
                 pending += len(chunk)
                 size += len(chunk)

@@ -66,11 +66,13 @@ class FileStorage:
     def check_id(self, storage_id: Any, op: str) -> str:
         """``storage_id`` if it is an id of the ``_storage`` table, else ``StorageError``."""
         if not isinstance(storage_id, str):
-            raise StorageError(f"storage.{op}() needs a storage id string, got {type(storage_id).__name__}")
+            raise StorageError(
+                f"storage.{op}() needs a storage id string, got {type(storage_id).__name__}"
+            )
         decoded = decode_id(storage_id)
         if decoded is None or decoded.table_number != self.table_number:
             raise StorageError(
-                f"storage.{op}(): {storage_id[:60]!r} is not a storage id (an Id<\"_storage\"> such as "
+                f'storage.{op}(): {storage_id[:60]!r} is not a storage id (an Id<"_storage"> such as '
                 "the storageId an upload returns)"
             )
         return storage_id
@@ -138,7 +140,9 @@ class FileStorage:
             body["contentType"] = content_type
         ok = False
         try:
-            storage_id, _ts = await self.db.run_in_transaction(lambda txn: txn.system_insert(STORAGE, body))
+            storage_id, _ts = await self.db.run_in_transaction(
+                lambda txn: txn.system_insert(STORAGE, body)
+            )
             ok = True
         finally:
             self._pins[info.sha256] -= 1
@@ -152,7 +156,10 @@ class FileStorage:
     def delete_in(txn: Transaction, storage_id: str) -> None:
         """Delete a file's document in ``txn``; the blob goes after the commit."""
         if txn.get(storage_id, system=True) is None:
-            raise StorageError(f"storage.delete(): there is no file with storage id {storage_id!r}", code="FileNotFound")
+            raise StorageError(
+                f"storage.delete(): there is no file with storage id {storage_id!r}",
+                code="FileNotFound",
+            )
         txn.delete(storage_id, system=True)
 
     async def delete(self, storage_id: str) -> None:
@@ -184,7 +191,9 @@ class FileStorage:
             table = txn.table_for_read(STORAGE, system=True)
             query = Query(txn, table)
             if BY_SHA256 in table.indexes:
-                return query.with_index(BY_SHA256, lambda q: q.eq("sha256", sha)).first() is not None
+                return (
+                    query.with_index(BY_SHA256, lambda q: q.eq("sha256", sha)).first() is not None
+                )
             # A database made before the index existed: scan.
             return query.filter(lambda q: q.eq(q.field("sha256"), sha)).first() is not None
         finally:
@@ -234,13 +243,21 @@ def check_content_type(content_type: Any) -> str | None:
     if content_type is None:
         return None
     if not isinstance(content_type, str):
-        raise StorageError(f"content_type must be a string, got {type(content_type).__name__}", code="InvalidArgument")
+        raise StorageError(
+            f"content_type must be a string, got {type(content_type).__name__}",
+            code="InvalidArgument",
+        )
     content_type = content_type.strip()
     if not content_type:
         return None
-    if len(content_type) > MAX_CONTENT_TYPE or not content_type.isprintable() or not content_type.isascii():
+    if (
+        len(content_type) > MAX_CONTENT_TYPE
+        or not content_type.isprintable()
+        or not content_type.isascii()
+    ):
         raise StorageError(
-            f"content_type must be printable ASCII of at most {MAX_CONTENT_TYPE} characters", code="InvalidArgument"
+            f"content_type must be printable ASCII of at most {MAX_CONTENT_TYPE} characters",
+            code="InvalidArgument",
         )
     return content_type
 
@@ -254,7 +271,9 @@ async def iterate_bytes(data: Any, chunk_size: int = 1 << 20) -> AsyncIterator[b
             yield bytes(view[i : i + chunk_size])
         return
     if isinstance(data, str):
-        raise TypeError("storage.store() takes bytes, not str; encode the text first (text.encode())")
+        raise TypeError(
+            "storage.store() takes bytes, not str; encode the text first (text.encode())"
+        )
     read = getattr(data, "read", None)
     if callable(read):
         is_async = inspect.iscoroutinefunction(read)
@@ -269,7 +288,9 @@ async def iterate_bytes(data: Any, chunk_size: int = 1 << 20) -> AsyncIterator[b
             if not chunk:
                 return
             if isinstance(chunk, str):
-                raise TypeError("storage.store() needs a file opened in binary mode ('rb'), got text")
+                raise TypeError(
+                    "storage.store() needs a file opened in binary mode ('rb'), got text"
+                )
             yield chunk
     if hasattr(data, "__aiter__"):
         async for chunk in data:

@@ -29,7 +29,9 @@ def _signature(secret: bytes, expires: int, nonce: str) -> str:
     return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
 
 
-def make_upload_token(secret: bytes, *, ttl_s: float = UPLOAD_TOKEN_TTL_S, now: float | None = None) -> str:
+def make_upload_token(
+    secret: bytes, *, ttl_s: float = UPLOAD_TOKEN_TTL_S, now: float | None = None
+) -> str:
     if not secret:
         raise RuntimeError("the instance secret is not loaded yet")
     expires = int(((now if now is not None else time.time()) + ttl_s) * 1000)
@@ -41,7 +43,9 @@ def check_upload_token(secret: bytes, token: str, *, now: float | None = None) -
     """Raise ``InvalidUploadToken`` unless ``token`` was made here and is unexpired."""
     parts = token.split(".")
     if len(parts) != 3 or not parts[0].isdigit() or not secret:
-        raise InvalidUploadToken("The upload token is malformed; get a new upload URL from generate_upload_url()")
+        raise InvalidUploadToken(
+            "The upload token is malformed; get a new upload URL from generate_upload_url()"
+        )
     expires, nonce, signature = int(parts[0]), parts[1], parts[2]
     if not hmac.compare_digest(signature, _signature(secret, expires, nonce)):
         raise InvalidUploadToken(

@@ -64,7 +64,9 @@ class HttpRouter:
 
             return decorate
         if not isinstance(method, str) or method.upper() not in METHODS:
-            raise ValueError(f"http.route(): method must be one of {', '.join(METHODS)}, got {method!r}")
+            raise ValueError(
+                f"http.route(): method must be one of {', '.join(METHODS)}, got {method!r}"
+            )
         method = method.upper()
         if (path is None) == (path_prefix is None):
             raise ValueError("http.route(): give exactly one of path=... and path_prefix=...")
@@ -73,12 +75,20 @@ class HttpRouter:
                 raise ValueError(f"http.route(): path must start with '/', got {path!r}")
             table, key = self._exact, path
         else:
-            if not isinstance(path_prefix, str) or not path_prefix.startswith("/") or not path_prefix.endswith("/"):
-                raise ValueError(f"http.route(): path_prefix must start and end with '/', got {path_prefix!r}")
+            if (
+                not isinstance(path_prefix, str)
+                or not path_prefix.startswith("/")
+                or not path_prefix.endswith("/")
+            ):
+                raise ValueError(
+                    f"http.route(): path_prefix must start and end with '/', got {path_prefix!r}"
+                )
             table, key = self._prefixes, path_prefix
         if not inspect.iscoroutinefunction(handler):
             name = getattr(handler, "__qualname__", repr(handler))
-            raise TypeError(f"http.route(): the handler {name} must be an `async def handler(ctx, request)`")
+            raise TypeError(
+                f"http.route(): the handler {name} must be an `async def handler(ctx, request)`"
+            )
         if (method, key) in table:
             what = "path" if path is not None else "path_prefix"
             raise ValueError(f"http.route(): {method} {what}={key!r} is already routed")
@@ -93,7 +103,11 @@ class HttpRouter:
             return route
         best: HttpRoute | None = None
         for (m, prefix), candidate in self._prefixes.items():
-            if m == method and path.startswith(prefix) and (best is None or len(prefix) > len(best.path_prefix or "")):
+            if (
+                m == method
+                and path.startswith(prefix)
+                and (best is None or len(prefix) > len(best.path_prefix or ""))
+            ):
                 best = candidate
         return best
 

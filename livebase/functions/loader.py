@@ -17,7 +17,9 @@ import types
 from pathlib import Path
 from typing import Any
 
+from livebase.auth.config import AuthConfigError, parse_providers
 from livebase.functions.definitions import FunctionDefinition
+from livebase.functions.http_router import HttpRouter
 from livebase.functions.registry import Registry
 from livebase.schema.schema import SchemaDefinition
 
@@ -88,13 +90,21 @@ def _register_module(registry: Registry, module_path: str, module: Any) -> None:
             raise LoadError("functions/schema.py must define `schema = define_schema({...})`")
         registry.schema = schema
     elif top == "http":
-        registry.http = getattr(module, "http", None)
+        router = getattr(module, "http", None)
+        if router is not None and not isinstance(router, HttpRouter):
+            raise LoadError("functions/http.py must define `http = HttpRouter()` (from livebase import HttpRouter)")
+        registry.http = router
     elif top == "crons":
         registry.crons = getattr(module, "crons", None)
     elif top == "auth_config":
         providers = getattr(module, "providers", None)
         if providers is not None and not isinstance(providers, list | tuple):
             raise LoadError("functions/auth_config.py must define `providers = [...]`")
+        if providers is not None:
+            try:
+                parse_providers(list(providers))
+            except AuthConfigError as e:
+                raise LoadError(f"functions/auth_config.py: {e}") from None
         registry.auth_providers = list(providers) if providers is not None else None
     for name, value in vars(module).items():
         if isinstance(value, FunctionDefinition):

@@ -25,6 +25,7 @@ from livebase.auth.authenticator import AuthenticationError, Authenticator
 from livebase.auth.identity import ADMIN, Identity
 from livebase.database.catalog import ENV_INDEX_ID
 from livebase.database.database import Database, DeployReport, Progress
+from livebase.files.storage import FileStorage
 from livebase.files.wiring import attach_storage
 from livebase.functions.definitions import QUERY
 from livebase.functions.loader import load_functions
@@ -65,6 +66,7 @@ class LivebaseApp:
         self.env: dict[str, str] = {}
         self.authenticator = Authenticator(lambda: self.registry.auth_providers)
         self.scheduler = Scheduler(self)
+        self.files: FileStorage
         attach_storage(self)
 
     # -- lifecycle ---------------------------------------------------------------
@@ -101,6 +103,7 @@ class LivebaseApp:
     async def shutdown(self) -> None:
         await self.scheduler.stop()
         await self.sync.stop()
+        await self.files.close()
         await self.db.committer.wait_idle()
         self.db.close()
 

@@ -53,7 +53,9 @@ def to_response(result: Any) -> Response:
         try:
             return json_response(result)
         except TypeError as e:
-            raise _BadReturn(f"the HTTP action returned a {type(result).__name__} that isn't JSON: {e}") from None
+            raise _BadReturn(
+                f"the HTTP action returned a {type(result).__name__} that isn't JSON: {e}"
+            ) from None
     raise _BadReturn(
         f"the HTTP action returned {type(result).__name__}; return a starlette Response, str, bytes, dict, list or None"
     )
@@ -79,7 +81,9 @@ def build_site_app(app: LivebaseApp) -> Any:
     may appear at the next reload)."""
     runner = app.runner
 
-    async def run_route(request: Request, route: Any, scope: Scope, receive: Any, send: Any) -> None:
+    async def run_route(
+        request: Request, route: Any, scope: Scope, receive: Any, send: Any
+    ) -> None:
         identity = None
         if route.auth:
             try:
@@ -90,7 +94,9 @@ def build_site_app(app: LivebaseApp) -> Any:
         request_id = new_request_id()
         outcome = Outcome(request_id, f"{request.method} {request.url.path}", kind=HTTP_ACTION)
         started = time.perf_counter()
-        ctx = ActionCtx(runner, identity, time.time() * 1000.0, int.from_bytes(os.urandom(8), "little"))
+        ctx = ActionCtx(
+            runner, identity, time.time() * 1000.0, int.from_bytes(os.urandom(8), "little")
+        )
         collector = LogCollector()
         token = current_collector.set(collector)
         try:
@@ -104,10 +110,14 @@ def build_site_app(app: LivebaseApp) -> Any:
                 body: dict[str, Any] = {"code": "HttpActionError", "message": outcome.error}
                 if outcome.has_error_data:
                     body["data"] = outcome.error_data
-                response = Response(orjson.dumps(body, default=str), status_code=500, media_type="application/json")
+                response = Response(
+                    orjson.dumps(body, default=str), status_code=500, media_type="application/json"
+                )
             try:
                 # Inside the collector: a streamed body's log lines count too.
-                await response(scope, receive, _without_body(send) if request.method == "HEAD" else send)
+                await response(
+                    scope, receive, _without_body(send) if request.method == "HEAD" else send
+                )
             except Exception as exc:  # noqa: BLE001 - a streamed body failed half-way
                 # Headers are out; the client sees a cut-off body.
                 if outcome.error is None:
@@ -132,12 +142,22 @@ def build_site_app(app: LivebaseApp) -> Any:
         method, path = request.method, request.url.path
         router = app.registry.http
         if method != "HEAD" and method not in METHODS:
-            response = error_response(405, "MethodNotAllowed", f"HTTP actions take {', '.join(METHODS)} and HEAD, not {method}")
+            response = error_response(
+                405,
+                "MethodNotAllowed",
+                f"HTTP actions take {', '.join(METHODS)} and HEAD, not {method}",
+            )
         elif router is None:
-            response = error_response(404, "NoHttpRouter", "This deployment has no HTTP actions: add functions/http.py with `http = HttpRouter()`")
+            response = error_response(
+                404,
+                "NoHttpRouter",
+                "This deployment has no HTTP actions: add functions/http.py with `http = HttpRouter()`",
+            )
         elif not isinstance(router, HttpRouter):
             response = error_response(
-                500, "InvalidHttpRouter", f"functions/http.py: `http` must be an HttpRouter, not {type(router).__name__}"
+                500,
+                "InvalidHttpRouter",
+                f"functions/http.py: `http` must be an HttpRouter, not {type(router).__name__}",
             )
         else:
             route = router.lookup(method, path)
@@ -146,7 +166,9 @@ def build_site_app(app: LivebaseApp) -> Any:
                 return
             others = router.methods_for(path)
             hint = f" (routes here take {', '.join(others)})" if others else ""
-            response = error_response(404, "NoMatchingRoute", f"No HTTP route for {method} {path}{hint}")
+            response = error_response(
+                404, "NoMatchingRoute", f"No HTTP route for {method} {path}{hint}"
+            )
         await response(scope, receive, _without_body(send) if method == "HEAD" else send)
 
     return asgi

@@ -66,7 +66,11 @@ def storage_routes(app: LivebaseApp) -> list[BaseRoute]:
     async def upload(request: Request) -> Response:
         token = request.query_params.get("token")
         if not token:
-            raise HttpError(400, "MissingUploadToken", "POST the file to the URL generate_upload_url() returned (it has ?token=...)")
+            raise HttpError(
+                400,
+                "MissingUploadToken",
+                "POST the file to the URL generate_upload_url() returned (it has ?token=...)",
+            )
         try:
             check_upload_token(app.instance_secret, token)
             content_type = check_content_type(request.headers.get("content-type"))
@@ -84,7 +88,9 @@ def storage_routes(app: LivebaseApp) -> list[BaseRoute]:
     async def serve(request: Request) -> Response:
         storage_id = request.path_params["storage_id"]
         if storage_id == "upload":
-            raise HttpError(405, "MethodNotAllowed", "Upload files with POST /api/storage/upload?token=...")
+            raise HttpError(
+                405, "MethodNotAllowed", "Upload files with POST /api/storage/upload?token=..."
+            )
         if not files.is_storage_id(storage_id):
             raise HttpError(404, "FileNotFound", f"{storage_id[:60]!r} is not a storage id")
         found = await files.open(storage_id)
@@ -113,7 +119,9 @@ def storage_routes(app: LivebaseApp) -> list[BaseRoute]:
         if rng == "unsatisfiable":
             await reader.close()
             response = error_response(
-                416, "RangeNotSatisfiable", f"The range {range_header!r} is outside the file ({size} bytes)"
+                416,
+                "RangeNotSatisfiable",
+                f"The range {range_header!r} is outside the file ({size} bytes)",
             )
             response.headers["Content-Range"] = f"bytes */{size}"
             return response
@@ -127,7 +135,12 @@ def storage_routes(app: LivebaseApp) -> list[BaseRoute]:
         if request.method == "HEAD":
             await reader.close()
             return Response(status_code=status, headers=headers, media_type=media_type)
-        return StreamingResponse(reader.iter_range(start, end), status_code=status, headers=headers, media_type=media_type)
+        return StreamingResponse(
+            reader.iter_range(start, end),
+            status_code=status,
+            headers=headers,
+            media_type=media_type,
+        )
 
     return [
         Route("/api/storage/upload", upload, methods=["POST"]),

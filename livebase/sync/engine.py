@@ -38,6 +38,8 @@ log = logging.getLogger("livebase.sync")
 
 PING_INTERVAL_S = 15.0
 PRUNE_INTERVAL_S = 600.0
+# Like token verification's clock leeway: a token is good a little past exp.
+TOKEN_EXPIRY_LEEWAY_S = 10.0
 # Yield to the event loop after this much re-running, so one big flush
 # doesn't stall mutations and other clients.
 FLUSH_SLICE_S = 0.005
@@ -60,6 +62,7 @@ class SyncEngine:
         self._wake = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
         self._ticker: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
         self.db.committer.listeners.append(self.on_commits)
         app.on_reload.append(lambda _registry: self.on_reload())
         self.flushes = 0
@@ -85,6 +88,12 @@ class SyncEngine:
 
     def _wakeup(self) -> None:
         self._wake.set()
+
+    def _spawn(self, coro: Any) -> None:
+        """Run a background task, keeping a reference until it finishes."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # -- invalidation ----------------------------------------------------------------
 
@@ -333,6 +342,8 @@ class SyncEngine:
         for qid in list(session.queries):
             self._unsubscribe(session, qid)
         session.mutations.clear()
+        if session.expiry_timer is not None:
+            session.expiry_timer.cancel()
         if session.mutation_task is not None and not session.mutation_task.done():
             session.mutation_task.cancel()
 
@@ -461,7 +472,7 @@ class SyncEngine:
 
     def _on_action(self, session: Session, msg: dict[str, Any]) -> None:
         protocol.require_u32(msg, "requestId", "Action")
-        asyncio.get_running_loop().create_task(self._run_action(session, msg))
+        self._spawn(self._run_action(session, msg))
 
     async def _run_action(self, session: Session, msg: dict[str, Any]) -> None:
         request_id = msg["requestId"]
@@ -508,9 +519,12 @@ class SyncEngine:
             await session.close(1000, "AuthError")
             return
         session.received_identity = base + 1
-        if identity != session.identity:
-            session.identity = identity
+        old = session.identity
+        session.identity = identity
+        self._watch_expiry(session)
+        if _cache_key(old) != _cache_key(identity):
             # Every query may depend on who is asking: re-resolve them all.
+            # (A refreshed token for the same user and claims changes nothing.)
             for qid, inst in list(session.queries.items()):
                 if inst.path == "<invalid>":
                     continue
@@ -518,6 +532,29 @@ class SyncEngine:
                 self._subscribe(session, qid, inst.path, inst.args)
                 session.changed.add(qid)
         self._request_transition(session)
+
+    def _watch_expiry(self, session: Session) -> None:
+        """Drop a socket whose user token expires without being refreshed
+        (AuthError with authUpdateAttempted false, then close)."""
+        if session.expiry_timer is not None:
+            session.expiry_timer.cancel()
+            session.expiry_timer = None
+        identity = session.identity
+        expires_at = getattr(identity, "expires_at", None)
+        if identity is None or expires_at is None:
+            return
+        loop = asyncio.get_running_loop()
+        delay = max(0.0, expires_at + TOKEN_EXPIRY_LEEWAY_S - time.time())
+
+        def expired() -> None:
+            if session.identity is identity and not session.closed:
+                self._spawn(self._expire(session))
+
+        session.expiry_timer = loop.call_later(delay, expired)
+
+    async def _expire(self, session: Session) -> None:
+        await session.send(protocol.auth_error("Token expired", session.received_identity, False))
+        await session.close(1000, "AuthError")
 
     # -- keepalive ---------------------------------------------------------------------
 
@@ -542,6 +579,10 @@ class SyncEngine:
                     return
         except Exception:  # pruning is housekeeping; try again next time
             log.exception("pruning _session_requests failed")
+
+
+def _cache_key(identity: Identity | None) -> str | None:
+    return None if identity is None else identity.cache_key
 
 
 def _is_admin(session: Session) -> bool:

@@ -33,6 +33,7 @@ class Session:
         "client_id",
         "closed",
         "connected_at",
+        "expiry_timer",
         "force_transition",
         "identity",
         "last_sent",
@@ -74,6 +75,7 @@ class Session:
         self.send_queue_bytes = 0
         self.sender_task: asyncio.Task[None] | None = None
         self.closed = False
+        self.expiry_timer: asyncio.TimerHandle | None = None
         self.last_sent = time.monotonic()
         self.connected_at = self.last_sent
 

@@ -9,4 +9,6 @@ def record(ctx, source, payload):
 
 @query(args={})
 def list(ctx):
-    return [{"source": e["source"], "payload": e["payload"]} for e in ctx.db.query("events").collect()]
+    return [
+        {"source": e["source"], "payload": e["payload"]} for e in ctx.db.query("events").collect()
+    ]

@@ -14,7 +14,9 @@ log = logging.getLogger(__name__)
 @http.route(path="/webhook", method="POST")
 async def webhook(ctx, request):
     payload = await request.json()
-    event_id = await ctx.run_mutation("events:record", {"source": request.headers.get("x-source", "?"), "payload": payload})
+    event_id = await ctx.run_mutation(
+        "events:record", {"source": request.headers.get("x-source", "?"), "payload": payload}
+    )
     return JSONResponse({"id": event_id}, status_code=HTTPStatus.CREATED)
 
 
@@ -22,7 +24,11 @@ async def webhook(ctx, request):
 async def webhook_preflight(ctx, request):
     return Response(
         status_code=204,
-        headers={"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "POST", "Access-Control-Allow-Headers": "Content-Type"},
+        headers={
+            "Access-Control-Allow-Origin": "*",
+            "Access-Control-Allow-Methods": "POST",
+            "Access-Control-Allow-Headers": "Content-Type",
+        },
     )
 
 
@@ -60,7 +66,10 @@ async def whoami(ctx, request):
 
 @http.route(path="/raw-auth", method="POST", auth=False)
 async def raw_auth(ctx, request):
-    return {"authorization": request.headers.get("authorization"), "user": ctx.auth.get_user_identity()}
+    return {
+        "authorization": request.headers.get("authorization"),
+        "user": ctx.auth.get_user_identity(),
+    }
 
 
 @http.route(path="/boom", method="GET")
@@ -107,7 +116,9 @@ async def stream(ctx, request):
 
 @http.route(path="/upload", method="PUT")
 async def upload(ctx, request):
-    storage_id = await ctx.storage.store(request.stream(), content_type=request.headers.get("content-type"))
+    storage_id = await ctx.storage.store(
+        request.stream(), content_type=request.headers.get("content-type")
+    )
     return {"storageId": storage_id, "url": await ctx.storage.get_url(storage_id)}
 
 

@@ -8,4 +8,8 @@ from livebase import query
 
 @query(args={})
 def reason(ctx):
-    return {"client": http.client.responses[404], "status": HTTPStatus.CREATED.phrase, "file": http.__file__}
+    return {
+        "client": http.client.responses[404],
+        "status": HTTPStatus.CREATED.phrase,
+        "file": http.__file__,
+    }

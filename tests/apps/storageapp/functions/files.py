@@ -40,7 +40,11 @@ def count(ctx):
 
 @query(args={"sha256": v.string()})
 def by_hash(ctx, sha256):
-    rows = ctx.db.system.query("_storage").with_index("by_sha256", lambda q: q.eq("sha256", sha256)).collect()
+    rows = (
+        ctx.db.system.query("_storage")
+        .with_index("by_sha256", lambda q: q.eq("sha256", sha256))
+        .collect()
+    )
     return [row["_id"] for row in rows]
 
 
@@ -94,3 +98,19 @@ async def action_details(ctx, id):
 @action(args={"id": v.id("_storage")})
 async def delete_file(ctx, id):
     await ctx.storage.delete(id)
+
+
+@action(args={"kind": v.string()})
+async def store_other_sources(ctx, kind):
+    import io
+
+    if kind == "file":
+        source = io.BytesIO(b"from a file object")
+    elif kind == "iterable":
+        source = [b"from ", b"a list"]
+    elif kind == "memoryview":
+        source = memoryview(b"from a memoryview")
+    else:
+        source = "text is refused"
+    storage_id = await ctx.storage.store(source)
+    return (await ctx.storage.get(storage_id)).decode()

@@ -50,11 +50,6 @@ from tests.support.server import REPO, RunningServer, make_project, start_server
 pytestmark = pytest.mark.timeout(60)
 
 ISSUER = "https://issuer.clientapp.test"
-AUTH_BUG = (
-    "server bug: the AuthError message never reaches the client - livebase/sync/session.py "
-    "Session.close() closes the socket while the AuthError is still in send_queue, so only the "
-    "close frame (1000 'AuthError') arrives"
-)
 
 
 # -- fixtures --------------------------------------------------------------------
@@ -505,7 +500,6 @@ def test_admin_auth(server: RunningServer) -> None:
         assert c.query("whoami", timeout=10) is None  # an admin is not a user
 
 
-@pytest.mark.xfail(reason=AUTH_BUG, strict=True, raises=(TimeoutError, AssertionError))
 def test_rejected_token_raises_auth_error(server: RunningServer, issuer: Issuer) -> None:
     with Client(server.url) as c:
         with pytest.raises(AuthError, match="signature"):

@@ -926,42 +926,20 @@ def test_dev_example_script(tmp_path: Path) -> None:
 # -- known bugs: what a user would expect, failing today ------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="livebase/functions/context.py: DatabaseReader (ctx.db in queries) has no insert/patch/replace/"
-    "delete, so a write in a query fails with AttributeError: 'DatabaseReader' object has no attribute "
-    "'insert' instead of Transaction._check_writable's 'db.insert() is not allowed in a query; use a mutation'",
-)
 def test_write_in_query_says_use_a_mutation(extra_app: RunningServer) -> None:
     assert "use a mutation" in error(extra_app, "checks/writes")["errorMessage"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="livebase/functions/context.py _BaseCtx seeds ctx.random with txn.begin_ts only: every execution "
-    "at the same snapshot (e.g. mutations that don't write, called one after another) gets the same "
-    "random sequence; Convex seeds each execution afresh",
-)
 def test_ctx_random_differs_between_calls(extra_app: RunningServer) -> None:
     rolls = [value(extra_app, "checks/dice") for _ in range(3)]
     assert len(set(rolls)) == 3, rolls
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="livebase/functions/runner.py _exception_message formats AppError data with Python repr "
-    "(\"Uncaught AppError: {'code': 'nope'}\"); clients show errorMessage, Convex writes the data as JSON",
-)
 def test_app_error_message_shows_json(extra_app: RunningServer) -> None:
     message = error(extra_app, "checks/refuses")["errorMessage"]
     assert '"code"' in message and "'code'" not in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="livebase/cli/main.py _run_in_process catches only InvalidPath: when the project fails to load "
-    "(import error, schema push error) `livebase run` prints a Python traceback instead of 'Error: ...'",
-)
 def test_cli_run_reports_load_errors(tmp_path: Path) -> None:
     (tmp_path / "functions").mkdir()
     (tmp_path / "functions" / "bad.py").write_text("def oops(:\n")
@@ -971,12 +949,6 @@ def test_cli_run_reports_load_errors(tmp_path: Path) -> None:
     assert "Traceback" not in ran.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="nothing stops a second `livebase dev`/`serve` on the same database (no lock on .livebase/): "
-    "both servers allocate the same table numbers for new tables and mix their documents, and the one "
-    "that stops first deletes the other's server.json",
-)
 def test_second_server_on_one_database_is_refused(tmp_path: Path) -> None:
     project = make_project(tmp_path / "app", EXAMPLES / "values")
     first = start_server(project)

@@ -284,15 +284,6 @@ def test_ints_beyond_2_53(server: RunningServer, n: int, fmt: str) -> None:
     _clear_failure(_raw(server, "POST", "/api/mutation", body), str(n))
 
 
-@pytest.mark.xfail(
-    reason=(
-        "livebase/server/http_api.py read_json_body parses with orjson, which turns integer literals "
-        "outside [-2^63, 2^64) (e.g. 18446744073709551617, -9223372036854775809, 10**30) into floats "
-        "before wire.py's "
-        "_json_int check sees them, so they are silently rounded and stored instead of refused"
-    ),
-    strict=True,
-)
 @pytest.mark.parametrize("n", [2**64 + 1, -(2**63) - 1, 10**30])
 @pytest.mark.usefixtures("unchanged")
 def test_ints_beyond_64_bits(server: RunningServer, n: int) -> None:

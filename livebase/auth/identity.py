@@ -139,6 +139,8 @@ class Identity:
     kind: str  # "user" | "admin"
     user: UserIdentity | None = None
     expires_at: float | None = None
+    # An admin acting as a user keeps the admin's access to internal functions.
+    acting_admin: bool = False
 
     @staticmethod
     def impersonating(attrs: dict[str, Any]) -> Identity:
@@ -146,11 +148,16 @@ class Identity:
         subject = str(attrs.get("subject", ""))
         issuer = str(attrs.get("issuer", ""))
         token_identifier = str(attrs.get("tokenIdentifier") or f"{issuer}|{subject}")
-        return Identity("user", UserIdentity(token_identifier, subject, issuer, attrs))
+        return Identity("user", UserIdentity(token_identifier, subject, issuer, attrs), acting_admin=True)
 
     @property
     def is_admin(self) -> bool:
         return self.kind == "admin"
+
+    @property
+    def may_call_internal(self) -> bool:
+        """Admins (also when acting as a user) may call internal functions."""
+        return self.kind == "admin" or self.acting_admin
 
     @cached_property
     def cache_key(self) -> str:

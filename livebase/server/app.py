@@ -177,7 +177,7 @@ class LivebaseApp:
         request_id: str,
     ) -> Outcome:
         """Run a function for a client request; queries go through the cache."""
-        internal_ok = identity is not None and identity.is_admin
+        internal_ok = identity is not None and identity.may_call_internal
         canonical = canonical_path(path)
         fn = self.registry.lookup(canonical)
         cacheable = fn is not None and fn.kind == QUERY and kind in (None, QUERY) and (internal_ok or not fn.internal)
@@ -210,7 +210,7 @@ class LivebaseApp:
                 outcome = Outcome(request_id, path)
                 try:
                     canonical = canonical_path(path)
-                    fn = runner.resolve(canonical, "query", internal_ok=identity is not None and identity.is_admin, request_id=request_id)
+                    fn = runner.resolve(canonical, "query", internal_ok=identity is not None and identity.may_call_internal, request_id=request_id)
                     checked = runner._check_args(fn, canonical, args, request_id)
                     runner.run_query_in(self.db.begin_read(snapshot), fn, canonical, checked, identity, outcome)
                 except _Failure as f:

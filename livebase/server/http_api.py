@@ -9,6 +9,8 @@ malformed requests get a 4xx with ``{"code", "message"}``.
 from __future__ import annotations
 
 import base64
+import json
+import re
 import struct
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
     from livebase.server.app import LivebaseApp
 
 MAX_BODY = (16 << 20) + 2000
+_LONG_DIGITS = re.compile(rb"\d{19}")
 _ENCODED = "convex_encoded_json"
 _CLEAN = "json"
 _FORMATS = {
@@ -77,9 +80,14 @@ async def read_json_body(request: Request, *, allow_empty: bool = False) -> Any:
             return {}
         raise HttpError(400, "BadJsonBody", "The request body is empty; expected a JSON object")
     try:
-        return orjson.loads(body)
+        data = orjson.loads(body)
     except orjson.JSONDecodeError as e:
         raise HttpError(400, "BadJsonBody", f"The request body is not valid JSON: {e}") from None
+    if _LONG_DIGITS.search(body):
+        # orjson rounds integers beyond 64 bits to floats; the stdlib parser
+        # keeps them exact, so that the value checks can refuse them.
+        data = json.loads(body)
+    return data
 
 
 def _format_of(body: dict[str, Any], default: str) -> str:

@@ -200,7 +200,7 @@ class SyncEngine:
         runner = self.runner
         request_id = new_request_id()
         outcome = Outcome(request_id, inst.path, QUERY)
-        internal_ok = inst.identity is not None and inst.identity.is_admin
+        internal_ok = inst.identity is not None and inst.identity.may_call_internal
         try:
             fn = runner.resolve(inst.path, QUERY, internal_ok=internal_ok, request_id=request_id)
             args = runner._check_args(fn, inst.path, inst.args, request_id)
@@ -586,7 +586,7 @@ def _cache_key(identity: Identity | None) -> str | None:
 
 
 def _is_admin(session: Session) -> bool:
-    return session.identity is not None and session.identity.is_admin
+    return session.identity is not None and session.identity.may_call_internal
 
 
 def _decode_args(raw: Any) -> dict[str, Any]:

@@ -7,6 +7,7 @@ node, and no thread hop is paid per call. Actions are coroutines.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -30,6 +31,7 @@ from livebase.functions.logs import LogCollector, current_collector
 from livebase.functions.paths import canonical_path
 from livebase.functions.registry import Registry
 from livebase.functions.session_requests import find_session_request, record_session_request
+from livebase.functions.time_limit import QUERY_MUTATION_LIMIT_S, time_limit
 from livebase.schema.validators import ValidationError
 from livebase.values.limits import MAX_FUNCTION_ARGS_SIZE, MAX_FUNCTION_RESULT_SIZE
 from livebase.values.model import normalize_value, normalize_value_sized
@@ -39,6 +41,8 @@ from livebase.values.wire import to_clean_json
 log = logging.getLogger("livebase.functions")
 
 _NO_DATA = object()
+# Actions may call slow services; Convex allows 10 minutes (Node runtime).
+ACTION_LIMIT_S = 600.0
 
 
 def new_request_id() -> str:
@@ -125,6 +129,8 @@ class FunctionRunner:
         self.make_storage_reader: Callable[[Transaction], Any] = lambda txn: None
         self.make_storage_writer: Callable[[Transaction], Any] = lambda txn: None
         self.make_action_storage: Callable[[], Any] = lambda: None
+        self.time_limit_s = QUERY_MUTATION_LIMIT_S
+        self.action_time_limit_s = ACTION_LIMIT_S
         # Called with every finished execution (logs, dashboard).
         self.on_execution: list[Callable[[Outcome], None]] = []
 
@@ -321,7 +327,8 @@ class FunctionRunner:
         collector = LogCollector()
         token = current_collector.set(collector)
         try:
-            result = fn.handler(ctx, **args)
+            with time_limit(self.time_limit_s):
+                result = fn.handler(ctx, **args)
         except _Failure:
             raise
         except Exception as exc:  # user code may raise anything
@@ -388,8 +395,19 @@ class FunctionRunner:
         ctx = ActionCtx(self, identity, time.time() * 1000.0)
         collector = LogCollector()
         token = current_collector.set(collector)
+        deadline = asyncio.timeout(self.action_time_limit_s)
         try:
-            result = await fn.handler(ctx, **args)
+            async with deadline:
+                result = await fn.handler(ctx, **args)
+        except TimeoutError as exc:
+            if not deadline.expired():
+                message, data = self._exception_message(outcome.request_id, exc)
+                raise _Failure(message, data) from exc
+            raise _Failure(
+                self._system_message(
+                    outcome.request_id, f"Action timed out: it ran longer than the limit of {self.action_time_limit_s:g} s"
+                )
+            ) from None
         except Exception as exc:
             message, data = self._exception_message(outcome.request_id, exc)
             raise _Failure(message, data) from exc

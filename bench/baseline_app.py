@@ -39,7 +39,9 @@ CREATE INDEX IF NOT EXISTS items_by_owner ON items (owner);
 
 # rowid order is insertion order, and the (owner) index holds the rowid, so
 # "newest 10 of one owner" is one descending index range scan.
-_BY_OWNER = "SELECT id, creation_time, owner, n, body FROM items WHERE owner = ? ORDER BY id DESC LIMIT 10"
+_BY_OWNER = (
+    "SELECT id, creation_time, owner, n, body FROM items WHERE owner = ? ORDER BY id DESC LIMIT 10"
+)
 _INSERT = "INSERT INTO items (creation_time, owner, n, body) VALUES (?, ?, ?, ?)"
 
 
@@ -95,7 +97,8 @@ def make_app(db_path: str, synchronous: str) -> Starlette:
             return _bad("args must be {owner: string}")
         rows = conn.execute(_BY_OWNER, (owner,)).fetchall()
         value = [
-            {"_id": str(i), "_creationTime": ct, "owner": o, "n": n, "body": b} for i, ct, o, n, b in rows
+            {"_id": str(i), "_creationTime": ct, "owner": o, "n": n, "body": b}
+            for i, ct, o, n, b in rows
         ]
         return _json({"status": "success", "value": value, "logLines": []})
 
@@ -108,7 +111,8 @@ def make_app(db_path: str, synchronous: str) -> Starlette:
         now = time.time() * 1000
         conn.execute("BEGIN")
         conn.executemany(
-            _INSERT, ((now, f"o{i % owners}", i, f"seed item {i}") for i in range(start, start + count))
+            _INSERT,
+            ((now, f"o{i % owners}", i, f"seed item {i}") for i in range(start, start + count)),
         )
         conn.execute("COMMIT")
         return _json({"status": "success", "value": count, "logLines": []})
@@ -127,7 +131,9 @@ def make_app(db_path: str, synchronous: str) -> Starlette:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--db", required=True, help="SQLite file")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--host", default="127.0.0.1")

@@ -94,7 +94,11 @@ def _spawn(cmd: list[str], log_path: Path, cwd: Path) -> subprocess.Popen:
     log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
     try:
         return subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
     finally:
         log.close()
@@ -105,27 +109,49 @@ def _wait_ready(target: Target, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if target.proc.poll() is not None:
-            raise RuntimeError(f"{target.label} exited with {target.proc.returncode}:\n{target.log_path.read_text()}")
+            raise RuntimeError(
+                f"{target.label} exited with {target.proc.returncode}:\n{target.log_path.read_text()}"
+            )
         with contextlib.suppress(httpx.HTTPError):
             if httpx.get(target.base + "/version", timeout=1).status_code == 200:
                 return
         time.sleep(0.05)
     stop(target.proc)
-    raise RuntimeError(f"{target.label} did not answer /version within {timeout}s:\n{target.log_path.read_text()}")
+    raise RuntimeError(
+        f"{target.label} did not answer /version within {timeout}s:\n{target.log_path.read_text()}"
+    )
 
 
 def start_livebase(work: Path) -> Target:
     project = work / "livebase"
-    shutil.copytree(APP / "functions", project / "functions", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        APP / "functions", project / "functions", ignore=shutil.ignore_patterns("__pycache__")
+    )
     port, site_port = free_port(), free_port()
     exe = Path(sys.executable).with_name("livebase")
     prefix = [str(exe)] if exe.exists() else [sys.executable, "-m", "livebase.cli.main"]
-    cmd = [*prefix, "serve", "--dir", str(project), "--port", str(port), "--site-port", str(site_port)]
+    cmd = [
+        *prefix,
+        "serve",
+        "--dir",
+        str(project),
+        "--port",
+        str(port),
+        "--site-port",
+        str(site_port),
+    ]
     log_path = work / "livebase.log"
     base = f"http://127.0.0.1:{port}"
     target = Target(
-        "livebase", "Livebase", base, base + "/api/mutation", base + "/api/query", base + "/api/mutation",
-        "items:seed", _spawn(cmd, log_path, project), log_path,
+        "livebase",
+        "Livebase",
+        base,
+        base + "/api/mutation",
+        base + "/api/query",
+        base + "/api/mutation",
+        "items:seed",
+        _spawn(cmd, log_path, project),
+        log_path,
     )
     _wait_ready(target)
     return target
@@ -134,13 +160,28 @@ def start_livebase(work: Path) -> Target:
 def start_baseline(work: Path, synchronous: str) -> Target:
     port = free_port()
     db = work / f"baseline-{synchronous.lower()}.sqlite3"
-    cmd = [sys.executable, str(BENCH / "baseline_app.py"), "--db", str(db), "--port", str(port),
-           "--synchronous", synchronous]
+    cmd = [
+        sys.executable,
+        str(BENCH / "baseline_app.py"),
+        "--db",
+        str(db),
+        "--port",
+        str(port),
+        "--synchronous",
+        synchronous,
+    ]
     log_path = work / f"baseline-{synchronous.lower()}.log"
     base = f"http://127.0.0.1:{port}"
     target = Target(
-        f"baseline_{synchronous.lower()}", f"baseline {synchronous}", base, base + "/add", base + "/byOwner",
-        base + "/seed", "items:seed", _spawn(cmd, log_path, work), log_path,
+        f"baseline_{synchronous.lower()}",
+        f"baseline {synchronous}",
+        base,
+        base + "/add",
+        base + "/byOwner",
+        base + "/seed",
+        "items:seed",
+        _spawn(cmd, log_path, work),
+        log_path,
     )
     _wait_ready(target)
     return target
@@ -162,11 +203,16 @@ def seed(target: Target, items: int, owners: int) -> None:
     with httpx.Client(timeout=60) as client:
         for start in range(0, items, batch):
             count = min(batch, items - start)
-            body = {"path": target.seed_path, "args": {"owners": owners, "start": start, "count": count},
-                    "format": "json"}
+            body = {
+                "path": target.seed_path,
+                "args": {"owners": owners, "start": start, "count": count},
+                "format": "json",
+            }
             resp = client.post(target.seed_url, json=body)
             if resp.status_code != 200 or resp.json().get("status") != "success":
-                raise RuntimeError(f"seeding {target.label} failed: {resp.status_code} {resp.text[:500]}")
+                raise RuntimeError(
+                    f"seeding {target.label} failed: {resp.status_code} {resp.text[:500]}"
+                )
 
 
 def check_read(target: Target) -> int:
@@ -224,31 +270,84 @@ def _machine_busy_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / CLK_TCK
 
 
+def wait_quiet(limit_s: float, window_s: float = 3.0, max_busy_pct: float = 20.0) -> bool:
+    """Wait (up to ``limit_s``) for a window in which the machine uses less
+    than ``max_busy_pct`` of one core; returns whether it found one."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        b0 = _machine_busy_seconds()
+        time.sleep(window_s)
+        busy = 100 * (_machine_busy_seconds() - b0) / window_s
+        if busy < max_busy_pct:
+            return True
+        if time.monotonic() >= deadline:
+            print(
+                f"The machine is still busy ({busy:.0f}% of a core used by other processes); going ahead."
+            )
+            return False
+        print(f"  waiting for a quiet machine ({busy:.0f}% of a core busy) ...", flush=True)
+
+
 def _children_cpu() -> float:
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     return ru.ru_utime + ru.ru_stime
 
 
 def run_load(
-    wrk: str | None, url: str, kind: str, clients: int, seconds: int, owners: int, server_pid: int,
+    wrk: str | None,
+    url: str,
+    kind: str,
+    clients: int,
+    seconds: int,
+    owners: int,
+    server_pid: int,
     work: Path,
 ) -> dict[str, Any]:
     out = work / "load.json"
     out.unlink(missing_ok=True)
     if wrk:
         threads = min(clients, 2)
-        cmd = [wrk, "-c", str(clients), "-t", str(threads), "-d", f"{seconds}s", "--timeout", "10s",
-               "-s", str(LUA), url]
+        cmd = [
+            wrk,
+            "-c",
+            str(clients),
+            "-t",
+            str(threads),
+            "-d",
+            f"{seconds}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(LUA),
+            url,
+        ]
     else:
-        cmd = [sys.executable, str(BENCH / "loadgen.py"), "--url", url, "--kind", kind, "-c", str(clients),
-               "-d", str(seconds), "--out", str(out)]
+        cmd = [
+            sys.executable,
+            str(BENCH / "loadgen.py"),
+            "--url",
+            url,
+            "--kind",
+            kind,
+            "-c",
+            str(clients),
+            "-d",
+            str(seconds),
+            "--out",
+            str(out),
+        ]
     # Every run gets its own range of request numbers (unique nonces and n).
     _run_counter[0] += 1
     base = _run_counter[0] * 1_000_000_000
     if not wrk:
         cmd += ["--base", str(base)]
-    env = {**os.environ, "BENCH_KIND": kind, "BENCH_OWNERS": str(owners), "BENCH_OUT": str(out),
-           "BENCH_BASE": str(base)}
+    env = {
+        **os.environ,
+        "BENCH_KIND": kind,
+        "BENCH_OWNERS": str(owners),
+        "BENCH_OUT": str(out),
+        "BENCH_BASE": str(base),
+    }
     busy0 = _machine_busy_seconds()
     server_cpu0, gen_cpu0, t0 = _cpu_seconds(server_pid), _children_cpu(), time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, timeout=seconds + 60)
@@ -256,7 +355,9 @@ def run_load(
     server_cpu, gen_cpu = _cpu_seconds(server_pid) - server_cpu0, _children_cpu() - gen_cpu0
     other_cpu = max(0.0, _machine_busy_seconds() - busy0 - server_cpu - gen_cpu)
     if proc.returncode != 0 or not out.exists():
-        raise RuntimeError(f"load generator failed ({proc.returncode}): {proc.stdout.decode()} {proc.stderr.decode()}")
+        raise RuntimeError(
+            f"load generator failed ({proc.returncode}): {proc.stdout.decode()} {proc.stderr.decode()}"
+        )
     result = json.loads(out.read_text())
     result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
     result["server_cpu_pct"] = 100 * server_cpu / wall
@@ -270,8 +371,15 @@ def run_load(
 
 
 # Frames that are on (nearly) every stack and say nothing about the cost.
-_BORING = ("click/", "asyncio/runners.py", "uvloop/__init__.py", "threading.py", "cli/main.py",
-           "server/serve.py", "<module>")
+_BORING = (
+    "click/",
+    "asyncio/runners.py",
+    "uvloop/__init__.py",
+    "threading.py",
+    "cli/main.py",
+    "server/serve.py",
+    "<module>",
+)
 
 
 def _summarize_collapsed(path: Path, top: int) -> dict[str, Any]:
@@ -293,7 +401,9 @@ def _summarize_collapsed(path: Path, top: int) -> dict[str, Any]:
                 incl_counts[f] += n
 
     def share(c: Counter[str]) -> list[tuple[str, float]]:
-        return [(name, round(100 * n / total, 1)) for name, n in c.most_common(top)] if total else []
+        return (
+            [(name, round(100 * n / total, 1)) for name, n in c.most_common(top)] if total else []
+        )
 
     return {"samples": total, "self": share(self_counts), "inclusive": share(incl_counts)}
 
@@ -307,7 +417,10 @@ def profile_livebase(
         print("py-spy not found: install it with `.venv/bin/pip install py-spy` to profile.")
         return {}
     report: dict[str, Any] = {}
-    for op, kind, url in (("mutation", "add", target.add_url), ("query_unique", "byOwnerUnique", target.query_url)):
+    for op, kind, url in (
+        ("mutation", "add", target.add_url),
+        ("query_unique", "byOwnerUnique", target.query_url),
+    ):
         raw = RESULTS.parent / f"profile-livebase-{op}.txt"
         raw.unlink(missing_ok=True)
         # --nonblocking: sample without pausing the server (pausing it would
@@ -315,9 +428,24 @@ def profile_livebase(
         # holding the GIL, i.e. where the Python CPU time goes (a thread
         # waiting in fsync or epoll is not counted).
         spy_proc = subprocess.Popen(
-            [spy, "record", "--pid", str(target.pid), "--duration", str(seconds), "--rate", "500",
-             "--nonblocking", "--gil", "--format", "raw", "--output", str(raw)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                spy,
+                "record",
+                "--pid",
+                str(target.pid),
+                "--duration",
+                str(seconds),
+                "--rate",
+                "500",
+                "--nonblocking",
+                "--gil",
+                "--format",
+                "raw",
+                "--output",
+                str(raw),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         try:
             time.sleep(0.5)
@@ -408,7 +536,9 @@ def print_table(cells: list[tuple[str, int]], targets: list[Target]) -> list[dic
             line.append(f"{row['ratio_vs_normal']:.2f}")
         lines.append(line)
     if Console is not None:
-        table = Table(title="HTTP throughput (median run per cell); LB/base = Livebase / baseline FULL")
+        table = Table(
+            title="HTTP throughput (median run per cell); LB/base = Livebase / baseline FULL"
+        )
         for h in headers:
             table.add_column(h, justify="left" if h == "op" else "right")
         for line in lines:
@@ -423,19 +553,25 @@ def print_table(cells: list[tuple[str, int]], targets: list[Target]) -> list[dic
 
 
 def print_cpu(rows: list[dict[str, Any]], targets: list[Target]) -> None:
-    print("\nCPU during the measured runs, % of one core (the box has "
-          f"{os.cpu_count()}): server / load generator / everything else on the machine")
+    print(
+        "\nCPU during the measured runs, % of one core (the box has "
+        f"{os.cpu_count()}): server / load generator / everything else on the machine"
+    )
     noisy = False
     for row in rows:
         parts = []
         for t in targets:
             r = row[t.key]
-            parts.append(f"{t.label}: {r['server_cpu_pct']:.0f} / {r['loadgen_cpu_pct']:.0f} / {r['other_cpu_pct']:.0f}")
+            parts.append(
+                f"{t.label}: {r['server_cpu_pct']:.0f} / {r['loadgen_cpu_pct']:.0f} / {r['other_cpu_pct']:.0f}"
+            )
             noisy = noisy or r["other_cpu_pct"] > 15
         print(f"  {row['op']:<12} c={row['clients']:<3} " + "   ".join(parts))
     if noisy:
-        print("  WARNING: other processes used more than 15% of a core during some runs; the figures are "
-              "noisy (rerun on a quiet machine, or with --repeat 3).")
+        print(
+            "  WARNING: other processes used more than 15% of a core during some runs; the figures are "
+            "noisy (rerun on a quiet machine, or with --repeat 3)."
+        )
 
 
 def print_profile(report: dict[str, Any]) -> None:
@@ -443,8 +579,10 @@ def print_profile(report: dict[str, Any]) -> None:
         if not summary.get("samples"):
             print(f"\nprofile {op}: no samples")
             continue
-        print(f"\nLivebase server profile, {op} at c=16 ({summary['samples']} samples holding the GIL, "
-              f"{summary['rps_while_profiled']:,.0f} req/s while sampled; raw stacks: {summary['raw']})")
+        print(
+            f"\nLivebase server profile, {op} at c=16 ({summary['samples']} samples holding the GIL, "
+            f"{summary['rps_while_profiled']:,.0f} req/s while sampled; raw stacks: {summary['raw']})"
+        )
         print("  inclusive %  function (file)")
         for name, pct in summary["inclusive"]:
             print(f"  {pct:10.1f}  {name}")
@@ -457,21 +595,46 @@ def print_profile(report: dict[str, Any]) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=int, default=5, help="measured seconds per cell (default 5)")
-    parser.add_argument("--warmup", type=int, default=2, help="warm-up seconds per target and cell (default 2)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--duration", type=int, default=5, help="measured seconds per cell (default 5)"
+    )
+    parser.add_argument(
+        "--warmup", type=int, default=2, help="warm-up seconds per target and cell (default 2)"
+    )
     parser.add_argument("--quick", action="store_true", help="2 s per cell, 1 s warm-up, 1 repeat")
-    parser.add_argument("--repeat", type=int, default=1, help="measure each cell N times, report the median")
-    parser.add_argument("--clients", default="1,16", help="comma-separated client counts (default 1,16)")
-    parser.add_argument("--ops", default=",".join(OPS), help=f"comma-separated, in order (default {','.join(OPS)})")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="measure each cell N times, report the median"
+    )
+    parser.add_argument(
+        "--clients", default="1,16", help="comma-separated client counts (default 1,16)"
+    )
+    parser.add_argument(
+        "--ops", default=",".join(OPS), help=f"comma-separated, in order (default {','.join(OPS)})"
+    )
     parser.add_argument("--seed-items", type=int, default=2000)
     parser.add_argument("--owners", type=int, default=50)
-    parser.add_argument("--no-normal", action="store_true", help="skip the synchronous=NORMAL baseline")
+    parser.add_argument(
+        "--no-normal", action="store_true", help="skip the synchronous=NORMAL baseline"
+    )
     parser.add_argument("--loadgen", choices=["auto", "wrk", "python"], default="auto")
-    parser.add_argument("--no-install", action="store_true", help="do not apt-get install wrk when missing")
-    parser.add_argument("--profile", action="store_true", help="also sample the Livebase server with py-spy")
+    parser.add_argument(
+        "--no-install", action="store_true", help="do not apt-get install wrk when missing"
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="also sample the Livebase server with py-spy"
+    )
     parser.add_argument("--profile-top", type=int, default=25)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0,
+        metavar="S",
+        help="first wait up to S seconds for other processes to leave the CPU idle",
+    )
     opts = parser.parse_args()
     if opts.quick:
         opts.duration, opts.warmup, opts.repeat = 2, 1, 1
@@ -484,10 +647,14 @@ def main() -> int:
             if opts.loadgen == "wrk":
                 print("wrk is required (--loadgen wrk) but not available.")
                 return 2
-            print("Falling back to the Python load generator (bench/loadgen.py); figures are lower than "
-                  "with wrk but the same client drives both sides.")
+            print(
+                "Falling back to the Python load generator (bench/loadgen.py); figures are lower than "
+                "with wrk but the same client drives both sides."
+            )
     opts.out.parent.mkdir(parents=True, exist_ok=True)
 
+    if opts.wait_quiet > 0:
+        wait_quiet(opts.wait_quiet)
     targets: list[Target] = []
     work = Path(tempfile.mkdtemp(prefix="livebase-bench-"))
     started = dt.datetime.now(dt.UTC)
@@ -500,9 +667,11 @@ def main() -> int:
             targets.append(start_baseline(work, "NORMAL"))
         for t in targets:
             seed(t, opts.seed_items, opts.owners)
-        print(f"Seeded {opts.seed_items} items over {opts.owners} owners in each. "
-              f"{opts.duration:g} s per cell after {opts.warmup:g} s warm-up, {opts.repeat} run(s) per cell.",
-              flush=True)
+        print(
+            f"Seeded {opts.seed_items} items over {opts.owners} owners in each. "
+            f"{opts.duration:g} s per cell after {opts.warmup:g} s warm-up, {opts.repeat} run(s) per cell.",
+            flush=True,
+        )
 
         # Queries first, so every target reads exactly the seeded data; the
         # unique-argument queries last, so the many query results they leave
@@ -524,14 +693,19 @@ def main() -> int:
                         )
                     t.results.setdefault(f"{op}/c{c}", []).append(r)
                     lat = r["latency_us"]
-                    print(f"  {op:<12} c={c:<3} run {rep + 1}  {t.label:<16} {r['rps']:>9,.0f} req/s  "
-                          f"p50 {lat['p50'] / 1000:6.2f} ms  p99 {lat['p99'] / 1000:6.2f} ms  "
-                          f"(other CPU {r['other_cpu_pct']:.0f}%)", flush=True)
+                    print(
+                        f"  {op:<12} c={c:<3} run {rep + 1}  {t.label:<16} {r['rps']:>9,.0f} req/s  "
+                        f"p50 {lat['p50'] / 1000:6.2f} ms  p99 {lat['p99'] / 1000:6.2f} ms  "
+                        f"(other CPU {r['other_cpu_pct']:.0f}%)",
+                        flush=True,
+                    )
         for t in targets:
             check_read(t)
         if opts.profile:
             print("Profiling the Livebase server with py-spy (c=16) ...", flush=True)
-            profile = profile_livebase(targets[0], wrk, opts.duration, opts.owners, work, opts.profile_top)
+            profile = profile_livebase(
+                targets[0], wrk, opts.duration, opts.owners, work, opts.profile_top
+            )
     finally:
         for t in targets:
             stop(t.proc)
@@ -553,14 +727,20 @@ def main() -> int:
         "date": started.isoformat(timespec="seconds"),
         "machine": machine_info(wrk),
         "settings": {
-            "duration_s": opts.duration, "warmup_s": opts.warmup, "repeat": opts.repeat, "clients": clients,
-            "seed_items": opts.seed_items, "owners": opts.owners,
+            "duration_s": opts.duration,
+            "warmup_s": opts.warmup,
+            "repeat": opts.repeat,
+            "clients": clients,
+            "seed_items": opts.seed_items,
+            "owners": opts.owners,
             "wrk_threads": {str(c): min(c, 2) for c in clients} if wrk else None,
         },
         "target_ratio": TARGET_RATIO,
         "cells": [
             {
-                "op": row["op"], "clients": row["clients"], "ratio": row["ratio"],
+                "op": row["op"],
+                "clients": row["clients"],
+                "ratio": row["ratio"],
                 **({"ratio_vs_normal": row["ratio_vs_normal"]} if "ratio_vs_normal" in row else {}),
                 "median": {t.key: row[t.key] for t in targets},
                 "runs": {t.key: t.results[f"{row['op']}/c{row['clients']}"] for t in targets},
@@ -573,7 +753,9 @@ def main() -> int:
     print(f"\nSaved {opts.out}")
     below = [f"{r['op']}/c{r['clients']}" for r in rows if r["ratio"] < TARGET_RATIO]
     if below:
-        print(f"Below the target (Livebase >= {TARGET_RATIO:g} x baseline FULL): {', '.join(below)}")
+        print(
+            f"Below the target (Livebase >= {TARGET_RATIO:g} x baseline FULL): {', '.join(below)}"
+        )
     else:
         print(f"Every cell meets the target (Livebase >= {TARGET_RATIO:g} x baseline FULL).")
     return 0

@@ -75,7 +75,9 @@ class _Conn(asyncio.Protocol):
         return await self.waiter
 
 
-async def _run(url: str, kind: str, connections: int, duration: float, owners: int, base: int) -> dict:
+async def _run(
+    url: str, kind: str, connections: int, duration: float, owners: int, base: int
+) -> dict:
     parts = urlsplit(url)
     host, port, path = parts.hostname or "127.0.0.1", parts.port or 80, parts.path or "/"
     loop = asyncio.get_running_loop()
@@ -142,14 +144,18 @@ async def _run(url: str, kind: str, connections: int, duration: float, owners: i
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--url", required=True)
     parser.add_argument("--kind", choices=["add", "byOwner", "byOwnerUnique"], required=True)
     parser.add_argument("-c", "--connections", type=int, default=1)
     parser.add_argument("-d", "--duration", type=float, default=5.0)
     parser.add_argument("--owners", type=int, default=50)
     parser.add_argument("--out", default=None)
-    parser.add_argument("--base", type=int, default=0, help="first request counter (unique per run)")
+    parser.add_argument(
+        "--base", type=int, default=0, help="first request counter (unique per run)"
+    )
     opts = parser.parse_args()
     try:
         import uvloop
@@ -157,7 +163,9 @@ def main() -> None:
         runner = uvloop.run
     except ImportError:
         runner = asyncio.run
-    result = runner(_run(opts.url, opts.kind, opts.connections, opts.duration, opts.owners, opts.base))
+    result = runner(
+        _run(opts.url, opts.kind, opts.connections, opts.duration, opts.owners, opts.base)
+    )
     text = json.dumps(result)
     if opts.out:
         with open(opts.out, "w") as f:

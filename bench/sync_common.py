@@ -124,8 +124,7 @@ class Conn(asyncio.Protocol):
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment] # uvloop's isn't an asyncio.Transport subclass
         transport.write(self.request)
 
     def connection_lost(self, exc: Exception | None) -> None:

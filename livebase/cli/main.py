@@ -252,6 +252,8 @@ async def _run_in_process(project: Path, path: str, args: dict[str, Any]) -> dic
     from livebase.values.wire import from_clean_json
 
     app = LivebaseApp(ServerConfig(project_dir=project, dev=True))
+    # A one-off run must not execute due jobs or fire crons: the server will.
+    app.scheduler.enabled = False
     try:
         await app.startup()
         try:

@@ -2,7 +2,9 @@
 name (so ``functions/http.py`` never shadows the standard library's
 ``http``) and register what the modules export.
 
-Module ``dir/mod.py`` exporting ``send`` gives the path ``"dir/mod:send"``.
+Module ``dir/mod.py`` defining ``send`` gives the path ``"dir/mod:send"``
+(a function imported from another module is registered only where it is
+defined, unless the importing module lists it in ``__all__``).
 Modules and folders whose names start with ``_`` or ``.`` are not loaded
 (use them for helpers: import them relatively, ``from ._util import x``).
 """
@@ -106,9 +108,14 @@ def _register_module(registry: Registry, module_path: str, module: Any) -> None:
             except AuthConfigError as e:
                 raise LoadError(f"functions/auth_config.py: {e}") from None
         registry.auth_providers = list(providers) if providers is not None else None
+    exported = set(getattr(module, "__all__", ()))
     for name, value in vars(module).items():
         if isinstance(value, FunctionDefinition):
             if name.startswith("_"):
+                continue
+            # A function belongs to the module that defines it; one imported
+            # from another module is only registered here if __all__ lists it.
+            if value.handler.__module__ != module.__name__ and name not in exported:
                 continue
             if len(name) > 64:
                 raise LoadError(f"functions/{module_path}.py: function name {name!r} is longer than 64 characters")

@@ -52,6 +52,11 @@ class Scheduler:
             raise
         self._started = True
 
+    def check(self, registry: Registry) -> None:
+        """Raise ``CronError`` if the registry's crons are invalid (before it
+        replaces the running functions)."""
+        self.crons.desired(registry)
+
     def _on_reload(self, registry: Registry) -> None:
         if self._started:
             self.crons.on_reload(registry)

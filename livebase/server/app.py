@@ -94,6 +94,7 @@ class LivebaseApp:
         the previous functions stay in place and the error is raised."""
         async with self._reload_lock:
             registry = load_functions(self.config.functions_dir)
+            self.scheduler.check(registry)
             report = await self.db.apply_schema(registry.schema, progress)
             self.registry = registry
             for hook in self.on_reload:

@@ -1,29 +1,42 @@
+import asyncio
 import os
-import threading
+import uuid
 
 from convex import ConvexClient
 
 url = os.environ.get("LIVEBASE_URL", "http://127.0.0.1:3210")
 client = ConvexClient(url)
-task = client.mutation("tasks:add", {"list": "home", "title": "pack"})
-home = client.subscribe("tasks:in_list", {"list": "home"})
-work = client.subscribe("tasks:in_list", {"list": "work"})
+# Two lists of our own, so that the script can run again.
+run = uuid.uuid4().hex[:6]
+here, there = f"here-{run}", f"there-{run}"
+task = client.mutation("tasks:add", {"list": here, "title": "suitcase"})
+subscriptions = [client.subscribe("tasks:in_list", {"list": name}) for name in (here, there)]
 
 
 def move_it_around():
     for i in range(1, 21):
-        client.mutation("tasks:move", {"id": task, "to": "work" if i % 2 else "home"})
-    client.mutation("tasks:rename", {"id": task, "title": "packed"})
+        client.mutation("tasks:move", {"id": task, "to": there if i % 2 else here})
+    client.mutation("tasks:rename", {"id": task, "title": "suitcase (moved 20 times)"})
 
 
-threading.Thread(target=move_it_around).start()
-views = 0
-for view in client.watch_all():  # every item: all subscribed results, at one timestamp
-    if not view or home.id not in view or work.id not in view:
-        continue  # a query's first result hasn't arrived yet
-    both = view[home.id]["value"] + view[work.id]["value"]
-    assert len(both) == 1, f"the task is in {len(both)} lists at once: {view}"
-    views += 1
-    if both == ["packed"]:
-        break
-print(f"{views} views, the task in exactly one list in each")
+async def watch():
+    views = 0
+    # Each item holds the latest result of every subscription, all at one timestamp.
+    async for view in client.watch_all():
+        if not view or any(s.id not in view for s in subscriptions):
+            continue  # a first result hasn't arrived yet
+        titles = [title for s in subscriptions for title in view[s.id]]
+        assert len(titles) == 1, f"the task is in {len(titles)} lists at once"
+        views += 1
+        if titles[0].endswith("(moved 20 times)"):
+            return views
+
+
+async def main():
+    mover = asyncio.create_task(asyncio.to_thread(move_it_around))
+    views = await asyncio.wait_for(watch(), timeout=30)
+    await mover
+    print(f"{views} views, each with the suitcase in exactly one list")
+
+
+asyncio.run(main())

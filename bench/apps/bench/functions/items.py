@@ -12,7 +12,12 @@ def add(ctx, owner, n, body):
 def byOwner(ctx, owner, nonce=None):  # camelCase: the Convex-style function name
     # The 10 newest items of one owner, through the index. `nonce` is ignored:
     # the benchmark sends a unique one to keep the query cache from answering.
-    return ctx.db.query("items").with_index("by_owner", lambda q: q.eq("owner", owner)).order("desc").take(10)
+    return (
+        ctx.db.query("items")
+        .with_index("by_owner", lambda q: q.eq("owner", owner))
+        .order("desc")
+        .take(10)
+    )
 
 
 @mutation(args={"owners": v.number(), "start": v.number(), "count": v.number()})

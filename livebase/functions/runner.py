@@ -28,10 +28,11 @@ from livebase.errors import AppError, InvalidValue, LivebaseError
 from livebase.functions.context import ActionCtx, MutationCtx, QueryCtx
 from livebase.functions.definitions import ACTION, MUTATION, QUERY, FunctionDefinition, kind_title
 from livebase.functions.logs import LogCollector, current_collector
-from livebase.functions.paths import canonical_path
+from livebase.functions.paths import InvalidPath, canonical_path
 from livebase.functions.registry import Registry
 from livebase.functions.session_requests import find_session_request, record_session_request
 from livebase.functions.time_limit import QUERY_MUTATION_LIMIT_S, time_limit
+from livebase.persistence.base import SnapshotReader
 from livebase.schema.validators import ValidationError
 from livebase.values.limits import MAX_FUNCTION_ARGS_SIZE, MAX_FUNCTION_RESULT_SIZE
 from livebase.values.model import normalize_value, normalize_value_sized
@@ -84,7 +85,7 @@ class FunctionFailed(Exception):
         self.outcome = outcome
 
 
-class _Failure(Exception):
+class FailedCall(Exception):
     """Internal: a failure whose client message is already decided."""
 
     def __init__(self, message: str, data: Any = _NO_DATA) -> None:
@@ -165,7 +166,7 @@ class FunctionRunner:
 
     def _exception_message(self, request_id: str, exc: BaseException) -> tuple[str, Any]:
         """Client message (and error data) for an exception raised by a function."""
-        if isinstance(exc, _Failure):
+        if isinstance(exc, FailedCall):
             return exc.message, exc.data
         if isinstance(exc, AppError):
             try:
@@ -193,14 +194,14 @@ class FunctionRunner:
     def resolve(
         self, path: str, kind: str | None, *, internal_ok: bool, request_id: str
     ) -> FunctionDefinition:
-        """Find a function, or raise ``_Failure`` with the client message."""
+        """Find a function, or raise ``FailedCall`` with the client message."""
         canonical = canonical_path(path)
         fn = self.registry.lookup(canonical)
         if fn is None or (fn.internal and not internal_ok):
             what = "function" if internal_ok else "public function"
-            raise _Failure(self._system_message(request_id, f"Could not find {what} for '{canonical}'."))
+            raise FailedCall(self._system_message(request_id, f"Could not find {what} for '{canonical}'."))
         if kind is not None and fn.kind != kind:
-            raise _Failure(
+            raise FailedCall(
                 self._system_message(
                     request_id,
                     f"Trying to execute {canonical} as {kind_title(kind)}, but it is defined as {kind_title(fn.kind)}.",
@@ -208,11 +209,11 @@ class FunctionRunner:
             )
         return fn
 
-    def _check_args(self, fn: FunctionDefinition, path: str, args: Any, request_id: str) -> dict[str, Any]:
+    def check_args(self, fn: FunctionDefinition, path: str, args: Any, request_id: str) -> dict[str, Any]:
         if args is None:
             args = {}
         if type(args) is not dict:
-            raise _Failure(
+            raise FailedCall(
                 self._system_message(
                     request_id, f"ArgumentValidationError: arguments of {path} must be an object, got {type(args).__name__}"
                 )
@@ -220,9 +221,9 @@ class FunctionRunner:
         try:
             args, size = normalize_value_sized(args, where="args")
         except InvalidValue as e:
-            raise _Failure(self._system_message(request_id, f"ArgumentValidationError: {e.message}")) from None
+            raise FailedCall(self._system_message(request_id, f"ArgumentValidationError: {e.message}")) from None
         if size > MAX_FUNCTION_ARGS_SIZE:
-            raise _Failure(
+            raise FailedCall(
                 self._system_message(
                     request_id,
                     f"ArgumentValidationError: arguments of {path} are {size} bytes, more than the limit of "
@@ -233,13 +234,13 @@ class FunctionRunner:
             try:
                 args = fn.args.validate(args, where="args", tables=self.db.table_number)
             except ValidationError as e:
-                raise _Failure(
+                raise FailedCall(
                     self._system_message(request_id, f"ArgumentValidationError in {path}: {e.message}")
                 ) from None
         if not fn.accepts_any:
             extra = set(args) - fn.params
             if extra:
-                raise _Failure(
+                raise FailedCall(
                     self._system_message(
                         request_id,
                         f"ArgumentValidationError: {path} got unexpected argument(s) {', '.join(sorted(extra))}",
@@ -247,7 +248,7 @@ class FunctionRunner:
                 )
         missing = fn.required_params - set(args)
         if missing:
-            raise _Failure(
+            raise FailedCall(
                 self._system_message(
                     request_id, f"ArgumentValidationError: {path} is missing argument(s) {', '.join(sorted(missing))}"
                 )
@@ -258,9 +259,9 @@ class FunctionRunner:
         try:
             value, size = normalize_value_sized(result, where="return value")
         except InvalidValue as e:
-            raise _Failure(self._system_message(request_id, f"{path} returned an invalid value: {e.message}")) from None
+            raise FailedCall(self._system_message(request_id, f"{path} returned an invalid value: {e.message}")) from None
         if size > MAX_FUNCTION_RESULT_SIZE:
-            raise _Failure(
+            raise FailedCall(
                 self._system_message(
                     request_id, f"{path} returned {size} bytes, more than the limit of {MAX_FUNCTION_RESULT_SIZE}"
                 )
@@ -269,7 +270,7 @@ class FunctionRunner:
             try:
                 value = fn.returns.validate(value, where="return value", tables=self.db.table_number)
             except ValidationError as e:
-                raise _Failure(self._system_message(request_id, f"ReturnsValidationError in {path}: {e.message}")) from None
+                raise FailedCall(self._system_message(request_id, f"ReturnsValidationError in {path}: {e.message}")) from None
         return value
 
     async def run(
@@ -302,7 +303,7 @@ class FunctionRunner:
         try:
             fn = self.resolve(canonical, kind, internal_ok=internal_ok, request_id=request_id)
             outcome.kind = fn.kind
-            checked = self._check_args(fn, canonical, args, request_id)
+            checked = self.check_args(fn, canonical, args, request_id)
             if fn.kind == QUERY:
                 self._run_query(fn, canonical, checked, identity, outcome)
             elif fn.kind == MUTATION:
@@ -310,8 +311,8 @@ class FunctionRunner:
             elif fn.kind == ACTION:
                 await self._run_action(fn, canonical, checked, identity, outcome)
             else:
-                raise _Failure(self._system_message(request_id, f"{canonical} can't be called as a function"))
-        except _Failure as f:
+                raise FailedCall(self._system_message(request_id, f"{canonical} can't be called as a function"))
+        except FailedCall as f:
             outcome.error = f.message
             outcome.error_data = f.data
         outcome.duration_ms = (time.perf_counter() - started) * 1000
@@ -323,17 +324,17 @@ class FunctionRunner:
         return outcome
 
     def _execute(self, fn: FunctionDefinition, path: str, ctx: Any, args: dict[str, Any], outcome: Outcome) -> Any:
-        """Call a sync handler with log capture; user exceptions become _Failure."""
+        """Call a sync handler with log capture; user exceptions become FailedCall."""
         collector = LogCollector()
         token = current_collector.set(collector)
         try:
             with time_limit(self.time_limit_s):
                 result = fn.handler(ctx, **args)
-        except _Failure:
+        except FailedCall:
             raise
         except Exception as exc:  # user code may raise anything
             message, data = self._exception_message(outcome.request_id, exc)
-            raise _Failure(message, data) from exc
+            raise FailedCall(message, data) from exc
         finally:
             current_collector.reset(token)
             outcome.log_lines = collector.finish()
@@ -353,6 +354,35 @@ class FunctionRunner:
             outcome.reads_identity = ctx.auth.read
             outcome.env_keys = frozenset(ctx.env._read)
             outcome.reads_time = ctx._read_time
+
+    def run_query_at(
+        self,
+        snapshot: SnapshotReader,
+        path: str,
+        args: Any,
+        identity: Identity | None,
+        *,
+        request_id: str | None = None,
+    ) -> Outcome:
+        """Run a query at a given snapshot (the caller closes it), so several
+        queries see exactly the same data. Every failure is in the outcome."""
+        request_id = request_id or new_request_id()
+        outcome = Outcome(request_id, path, QUERY)
+        try:
+            canonical = canonical_path(path)
+            outcome.path = canonical
+            internal_ok = identity is not None and identity.may_call_internal
+            fn = self.resolve(canonical, QUERY, internal_ok=internal_ok, request_id=request_id)
+            checked = self.check_args(fn, canonical, args, request_id)
+            self.run_query_in(self.db.begin_read(snapshot), fn, canonical, checked, identity, outcome)
+        except FailedCall as f:
+            outcome.error = f.message
+            outcome.error_data = f.data
+            outcome.ts = snapshot.ts
+        except InvalidPath as e:
+            outcome.error = self._system_message(request_id, e.message)
+            outcome.ts = snapshot.ts
+        return outcome
 
     def _run_query(self, fn: FunctionDefinition, path: str, args: dict[str, Any], identity: Identity | None, outcome: Outcome) -> None:
         self.run_query_in(self.db.begin_read(), fn, path, args, identity, outcome)
@@ -387,9 +417,9 @@ class FunctionRunner:
         try:
             outcome.value, outcome.ts = await self.db.run_in_transaction(body)
         except OccConflict as e:
-            raise _Failure(self._system_message(outcome.request_id, e.message)) from None
+            raise FailedCall(self._system_message(outcome.request_id, e.message)) from None
         except LivebaseError as e:
-            raise _Failure(self._system_message(outcome.request_id, f"{e.code}: {e.message}")) from None
+            raise FailedCall(self._system_message(outcome.request_id, f"{e.code}: {e.message}")) from None
 
     async def _run_action(self, fn: FunctionDefinition, path: str, args: dict[str, Any], identity: Identity | None, outcome: Outcome) -> None:
         ctx = ActionCtx(self, identity, time.time() * 1000.0)
@@ -402,15 +432,15 @@ class FunctionRunner:
         except TimeoutError as exc:
             if not deadline.expired():
                 message, data = self._exception_message(outcome.request_id, exc)
-                raise _Failure(message, data) from exc
-            raise _Failure(
+                raise FailedCall(message, data) from exc
+            raise FailedCall(
                 self._system_message(
                     outcome.request_id, f"Action timed out: it ran longer than the limit of {self.action_time_limit_s:g} s"
                 )
             ) from None
         except Exception as exc:
             message, data = self._exception_message(outcome.request_id, exc)
-            raise _Failure(message, data) from exc
+            raise FailedCall(message, data) from exc
         finally:
             current_collector.reset(token)
             outcome.log_lines = collector.finish()

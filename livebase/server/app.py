@@ -32,7 +32,7 @@ from livebase.functions.loader import load_functions
 from livebase.functions.logs import install as install_log_capture
 from livebase.functions.paths import canonical_path
 from livebase.functions.registry import Registry
-from livebase.functions.runner import FunctionRunner, Outcome, _Failure, new_request_id
+from livebase.functions.runner import FailedCall, FunctionRunner, Outcome, new_request_id
 from livebase.scheduler import Scheduler
 from livebase.server.admin_api import admin_routes
 from livebase.server.config import ServerConfig
@@ -186,8 +186,8 @@ class LivebaseApp:
             assert fn is not None
             try:
                 # Validated first: the cache is keyed by the checked arguments.
-                args = self.runner._check_args(fn, canonical, args, request_id)
-            except _Failure:
+                args = self.runner.check_args(fn, canonical, args, request_id)
+            except FailedCall:
                 cacheable = False
         if cacheable:
             hit = await self.sync.cached_query(canonical, args, identity, request_id)
@@ -203,25 +203,8 @@ class LivebaseApp:
     async def run_queries_at_one_snapshot(
         self, calls: list[tuple[str, dict[str, Any]]], identity: Identity | None
     ) -> list[Outcome]:
-        runner = self.runner
-        outcomes = []
         with self.db.snapshot() as snapshot:
-            for path, args in calls:
-                request_id = new_request_id()
-                outcome = Outcome(request_id, path)
-                try:
-                    canonical = canonical_path(path)
-                    fn = runner.resolve(canonical, "query", internal_ok=identity is not None and identity.may_call_internal, request_id=request_id)
-                    checked = runner._check_args(fn, canonical, args, request_id)
-                    runner.run_query_in(self.db.begin_read(snapshot), fn, canonical, checked, identity, outcome)
-                except _Failure as f:
-                    outcome.error = f.message
-                    outcome.error_data = f.data
-                except HttpError:
-                    raise
-                except Exception as e:  # noqa: BLE001 - InvalidPath and friends become a query error
-                    outcome.error = f"[Request ID: {request_id}] Server Error\n{e}"
-                outcomes.append(outcome)
+            outcomes = [self.runner.run_query_at(snapshot, path, args, identity) for path, args in calls]
         return outcomes
 
     # -- ASGI --------------------------------------------------------------------

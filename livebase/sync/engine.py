@@ -22,7 +22,7 @@ from livebase.database.committer import CommitEntry
 from livebase.database.errors import CommitFailed
 from livebase.functions.definitions import ACTION, MUTATION, QUERY
 from livebase.functions.paths import InvalidPath, canonical_path
-from livebase.functions.runner import Outcome, _Failure, new_request_id
+from livebase.functions.runner import Outcome, new_request_id
 from livebase.functions.session_requests import prune_session_requests
 from livebase.sync import protocol
 from livebase.sync.protocol import ProtocolError, StateVersion
@@ -197,22 +197,12 @@ class SyncEngine:
 
     def _run_instance(self, inst: QueryInstance, snapshot: Any) -> bool:
         """Run at ``snapshot``; returns whether the visible result changed."""
-        runner = self.runner
-        request_id = new_request_id()
-        outcome = Outcome(request_id, inst.path, QUERY)
-        internal_ok = inst.identity is not None and inst.identity.may_call_internal
         try:
-            fn = runner.resolve(inst.path, QUERY, internal_ok=internal_ok, request_id=request_id)
-            args = runner._check_args(fn, inst.path, inst.args, request_id)
-            runner.run_query_in(self.db.begin_read(snapshot), fn, inst.path, args, inst.identity, outcome)
-        except _Failure as f:
-            outcome.error = f.message
-            outcome.error_data = f.data
-            outcome.ts = snapshot.ts
+            outcome = self.runner.run_query_at(snapshot, inst.path, inst.args, inst.identity)
         except Exception:  # a bug must not wedge every subscriber
             log.exception("re-running %s failed", inst.path)
-            outcome.error = f"[Request ID: {request_id}] Server Error"
-            outcome.read_set = None
+            outcome = Outcome(new_request_id(), inst.path, QUERY)
+            outcome.error = f"[Request ID: {outcome.request_id}] Server Error"
             outcome.ts = snapshot.ts
         changed = inst.set_result(outcome, self.generation)
         self.cache.register(inst, outcome)

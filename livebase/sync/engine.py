@@ -188,6 +188,9 @@ class SyncEngine:
         t stays valid at every published ts after t: a commit touching it
         would have marked it dirty."""
         end = max(ts, session.version.ts)
+        if end < session.min_transition_ts:
+            # Its mutation committed after this flush's snapshot: next flush.
+            return None
         for inst in session.queries.values():
             if not inst.has_result or inst.is_dirty:
                 return None
@@ -331,11 +334,11 @@ class SyncEngine:
         self._pending_sessions.discard(session)
         for qid in list(session.queries):
             self._unsubscribe(session, qid)
+        # Queued mutations are dropped (the client re-sends them); one already
+        # running finishes, so its commit is logged like any other.
         session.mutations.clear()
         if session.expiry_timer is not None:
             session.expiry_timer.cancel()
-        if session.mutation_task is not None and not session.mutation_task.done():
-            session.mutation_task.cancel()
 
     async def handle(self, session: Session, text: str) -> None:
         try:
@@ -454,11 +457,14 @@ class SyncEngine:
             await session.send(
                 protocol.mutation_response(request_id, False, protocol.dumps(f"[Request ID: {rid}] Server Error\n{e.message}"), None, [])
             )
+            self._request_transition(session)
             return
         await session.send(_response(protocol.mutation_response, request_id, outcome, with_ts=True))
+        # MutationResponse first, then a Transition at ts >= its commit ts
+        # (also after a failure: some clients settle a call on the next one).
         if outcome.ok:
-            # MutationResponse first, then a Transition at ts >= its commit ts.
-            self._request_transition(session)
+            session.min_transition_ts = max(session.min_transition_ts, outcome.ts)
+        self._request_transition(session)
 
     def _on_action(self, session: Session, msg: dict[str, Any]) -> None:
         protocol.require_u32(msg, "requestId", "Action")
@@ -476,8 +482,10 @@ class SyncEngine:
             await session.send(
                 protocol.action_response(request_id, False, protocol.dumps(f"[Request ID: {rid}] Server Error\n{e.message}"), [])
             )
+            self._request_transition(session)
             return
         await session.send(_response(protocol.action_response, request_id, outcome, with_ts=False))
+        self._request_transition(session)
 
     # -- auth --------------------------------------------------------------------------
 

@@ -37,6 +37,7 @@ class Session:
         "force_transition",
         "identity",
         "last_sent",
+        "min_transition_ts",
         "mutation_task",
         "mutations",
         "on_close",
@@ -69,6 +70,8 @@ class Session:
         self.removed: set[int] = set()
         self.changed: set[int] = set()
         self.force_transition = False
+        # The next Transition must reach at least this ts (a mutation's commit).
+        self.min_transition_ts = 0
         self.mutations: deque[dict[str, Any]] = deque()
         self.mutation_task: asyncio.Task[None] | None = None
         self.send_queue: deque[str] = deque()

@@ -65,22 +65,29 @@ export function show(value) {
 
 /**
  * A `ws` WebSocket that counts the sockets opened and the server messages
- * received by type, so a check can tell what reached the client on the wire
- * (e.g. that no Transition arrived), not only what its callbacks saw.
- * Pass a fresh subclass per client: `webSocketConstructor: countingWebSocket()`.
+ * received by type, and keeps the last messages, so a check can tell what
+ * reached the client on the wire (e.g. that no Transition arrived), not only
+ * what its callbacks saw. Pass a fresh class per client:
+ * `webSocketConstructor: recordingWebSocket()`; read `Class.stats`.
  */
-export function countingWebSocket() {
-  const stats = { sockets: 0, received: {} };
-  class CountingWebSocket extends WebSocket {
+export function recordingWebSocket() {
+  // received: {type: count}; perSocket: one {type: count} per socket opened.
+  const stats = { sockets: 0, received: {}, perSocket: [], messages: [] };
+  class RecordingWebSocket extends WebSocket {
     constructor(...args) {
       super(...args);
       stats.sockets += 1;
+      this.counts = {};
+      stats.perSocket.push(this.counts);
     }
     set onmessage(handler) {
       super.onmessage = (event) => {
         try {
-          const type = JSON.parse(event.data).type;
-          stats.received[type] = (stats.received[type] ?? 0) + 1;
+          const message = JSON.parse(event.data);
+          stats.received[message.type] = (stats.received[message.type] ?? 0) + 1;
+          this.counts[message.type] = (this.counts[message.type] ?? 0) + 1;
+          stats.messages.push(message);
+          if (stats.messages.length > 200) stats.messages.shift();
         } catch {
           // not JSON: the client will complain itself
         }
@@ -91,8 +98,13 @@ export function countingWebSocket() {
       return super.onmessage;
     }
   }
-  CountingWebSocket.stats = stats;
-  return CountingWebSocket;
+  RecordingWebSocket.stats = stats;
+  return RecordingWebSocket;
+}
+
+/** A protocol timestamp (base64 of a little-endian u64) as a BigInt. */
+export function decodeTs(ts) {
+  return Buffer.from(ts, "base64").readBigUInt64LE(0);
 }
 
 /** The admin API: list the server's sync connections, or drop them all. */

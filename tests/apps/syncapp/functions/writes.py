@@ -20,3 +20,8 @@ def put_slowly(ctx, key, seconds):
 @query(args={"key": v.string()})
 def count(ctx, key):
     return len(ctx.db.query("writes").with_index("by_key", lambda q: q.eq("key", key)).collect())
+
+
+@query(args={"key": v.string()})
+def ids(ctx, key):
+    return [d["_id"] for d in ctx.db.query("writes").with_index("by_key", lambda q: q.eq("key", key))]

@@ -361,6 +361,10 @@ def run_load(
     result = json.loads(out.read_text())
     result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
     result["server_cpu_pct"] = 100 * server_cpu / wall
+    # CPU per request: unlike req/s, barely moved by other load on the box.
+    # (It counts the server's CPU during wrk's start and stop too: a small
+    # overestimate, the same for every target.)
+    result["server_cpu_us_per_req"] = 1e6 * server_cpu / max(1, result["requests"])
     result["loadgen_cpu_pct"] = 100 * gen_cpu / wall
     # Anything else running on the box competes for the same two cores.
     result["other_cpu_pct"] = 100 * other_cpu / wall
@@ -554,8 +558,8 @@ def print_table(cells: list[tuple[str, int]], targets: list[Target]) -> list[dic
 
 def print_cpu(rows: list[dict[str, Any]], targets: list[Target]) -> None:
     print(
-        "\nCPU during the measured runs, % of one core (the box has "
-        f"{os.cpu_count()}): server / load generator / everything else on the machine"
+        "\nServer CPU per request in µs (less sensitive to other load than req/s), and CPU during the "
+        f"runs in % of one core (the box has {os.cpu_count()}): server / load generator / everything else"
     )
     noisy = False
     for row in rows:
@@ -563,14 +567,15 @@ def print_cpu(rows: list[dict[str, Any]], targets: list[Target]) -> None:
         for t in targets:
             r = row[t.key]
             parts.append(
-                f"{t.label}: {r['server_cpu_pct']:.0f} / {r['loadgen_cpu_pct']:.0f} / {r['other_cpu_pct']:.0f}"
+                f"{t.label}: {r['server_cpu_us_per_req']:4.0f} µs  "
+                f"{r['server_cpu_pct']:3.0f}/{r['loadgen_cpu_pct']:2.0f}/{r['other_cpu_pct']:3.0f}%"
             )
             noisy = noisy or r["other_cpu_pct"] > 15
         print(f"  {row['op']:<12} c={row['clients']:<3} " + "   ".join(parts))
     if noisy:
         print(
-            "  WARNING: other processes used more than 15% of a core during some runs; the figures are "
-            "noisy (rerun on a quiet machine, or with --repeat 3)."
+            "  WARNING: other processes used more than 15% of a core during some runs, so req/s and "
+            "latency are noisy: rerun on a quiet machine (--wait-quiet 600), or with --repeat 3."
         )
 
 

@@ -460,7 +460,9 @@ async def baseline_main_async(ws_port: int, http_port: int) -> None:
             writer.close()
 
     # compression=None: Livebase doesn't negotiate permessage-deflate either.
-    async with serve(handler, "127.0.0.1", ws_port, compression=None, max_size=16 << 20):
+    # backlog: asyncio's default of 100 drops SYNs when clients connect in
+    # bursts (each drop costs a 1 s retransmit); uvicorn uses 2048.
+    async with serve(handler, "127.0.0.1", ws_port, compression=None, max_size=16 << 20, backlog=2048):
         server = await asyncio.start_server(http, "127.0.0.1", http_port)
         async with server:
             await asyncio.Event().wait()
@@ -475,6 +477,49 @@ def baseline_main(argv: list[str]) -> None:
     install_uvloop()
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(baseline_main_async(args.ws_port, args.http_port))
+
+
+# =============================================================================
+# ``gclog``: the Livebase CLI with a log line per full garbage collection
+# =============================================================================
+
+GC_TAG = "[bench-gc2]"
+
+
+def gclog_main(argv: list[str]) -> None:
+    """Run ``livebase <argv>`` in this process, writing ``[bench-gc2] <end ns> <ms> <collected>``
+    to stderr after every generation-2 collection (a stop-the-world pass over
+    every tracked object, which grows with the number of connections)."""
+    import gc
+
+    started: list[float] = [0.0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if info["generation"] != 2:
+            return
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            ms = 1000 * (time.perf_counter() - started[0])
+            sys.stderr.write(f"{GC_TAG} {now_ns()} {ms:.1f} {info['collected']}\n")
+            sys.stderr.flush()
+
+    gc.callbacks.append(on_gc)
+    from livebase.cli.main import main
+
+    sys.argv = ["livebase", *argv]
+    sys.exit(main())
+
+
+def gc_pauses(server: Server, start_ns: int, end_ns: int) -> list[float]:
+    """Durations (ms) of the full collections a ``gc_log`` server logged between two CLOCK_MONOTONIC times."""
+    out = []
+    for line in server.log_path.read_text(errors="replace").splitlines():
+        if line.startswith(GC_TAG):
+            _, end, ms, _ = line.split()
+            if start_ns <= int(end) <= end_ns:
+                out.append(float(ms))
+    return out
 
 
 # =============================================================================
@@ -506,10 +551,32 @@ class Server:
         stop_process(self.proc)
 
 
+def _load_libc() -> Any:
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        return ctypes.CDLL("libc.so.6", use_errno=True)
+    return None
+
+
+_LIBC = _load_libc() if sys.platform == "linux" else None
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM it if the benchmark dies (even by
+    SIGKILL), so no server outlives it. libc is loaded beforehand: nothing to
+    import between fork and exec."""
+    if _LIBC is not None:
+        _LIBC.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def _spawn(cmd: list[str], log_path: Path, cwd: Path) -> subprocess.Popen[bytes]:
     log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
     try:
-        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        return subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            preexec_fn=_die_with_parent,
+        )
     finally:
         log.close()
 
@@ -542,13 +609,18 @@ def _wait_port(server: Server, timeout: float = 60.0) -> None:
     raise RuntimeError(f"{server.label} did not answer within {timeout}s:\n{server.log_path.read_text()[-3000:]}")
 
 
-def start_livebase(work: Path, name: str = "livebase") -> Server:
-    """``livebase serve`` on a fresh copy of bench/apps/syncbench."""
+def start_livebase(work: Path, name: str = "livebase", *, gc_log: bool = False) -> Server:
+    """``livebase serve`` on a fresh copy of bench/apps/syncbench; with
+    ``gc_log``, the same CLI run in-process by ``sync_common.py gclog``, which
+    logs every full garbage collection (see ``gc_pauses``)."""
     project = work / name
     shutil.copytree(APP / "functions", project / "functions", ignore=shutil.ignore_patterns("__pycache__"))
     port, site_port = free_port(), free_port()
     exe = Path(sys.executable).with_name("livebase")
-    prefix = [str(exe)] if exe.exists() else [sys.executable, "-m", "livebase.cli.main"]
+    if gc_log:
+        prefix = [sys.executable, str(Path(__file__).resolve()), "gclog"]
+    else:
+        prefix = [str(exe)] if exe.exists() else [sys.executable, "-m", "livebase.cli.main"]
     cmd = [*prefix, "serve", "--dir", str(project), "--port", str(port), "--site-port", str(site_port)]
     log_path = work / f"{name}.log"
     server = Server("Livebase", _spawn(cmd, log_path, project), "127.0.0.1", port, port, "/api/sync", log_path)
@@ -575,18 +647,34 @@ class HttpConn:
         self.host, self.port = host, port
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.last_used = 0.0
+
+    # uvicorn closes keep-alive connections idle for 5 s: reopen before that
+    # (outside the timed part) rather than write into a closing socket.
+    MAX_IDLE_S = 2.0
 
     async def __aenter__(self) -> HttpConn:
-        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        await self._open()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        await self._close()
+
+    async def _open(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        self.last_used = time.monotonic()
+
+    async def _close(self) -> None:
         if self.writer is not None:
             self.writer.close()
             with contextlib.suppress(Exception):
                 await self.writer.wait_closed()
+            self.writer = None
 
     async def post(self, path: str, body: Any, timeout: float = 30.0) -> tuple[int, int, int, Any]:
+        if self.writer is None or time.monotonic() - self.last_used > self.MAX_IDLE_S:
+            await self._close()
+            await self._open()
         assert self.reader is not None and self.writer is not None
         data = orjson.dumps(body)
         request = (
@@ -596,7 +684,9 @@ class HttpConn:
         sent = now_ns()
         self.writer.write(request)
         status, payload = await asyncio.wait_for(self._response(), timeout)
-        return sent, now_ns(), status, orjson.loads(payload) if payload else None
+        answered = now_ns()
+        self.last_used = time.monotonic()
+        return sent, answered, status, orjson.loads(payload) if payload else None
 
     async def _response(self) -> tuple[int, bytes]:
         assert self.reader is not None
@@ -847,6 +937,85 @@ class CpuMeter:
         return out
 
 
+async def wait_quiet(max_wait: float, threshold_pct: float = 25.0, window_s: int = 3) -> None:
+    """Wait (at most ``max_wait`` s) until the machine's whole CPU use stays
+    under ``threshold_pct`` of one core for ``window_s`` seconds in a row:
+    other work on a 2-core box skews every figure."""
+    if max_wait <= 0:
+        return
+    deadline = time.monotonic() + max_wait
+    quiet = 0
+    last = -1.0
+    while time.monotonic() < deadline:
+        busy0 = machine_busy_seconds()
+        await asyncio.sleep(1.0)
+        last = 100 * (machine_busy_seconds() - busy0)
+        quiet = quiet + 1 if last < threshold_pct else 0
+        if quiet >= window_s:
+            print(f"machine quiet: {last:.0f}% of a core busy over the last second")
+            return
+    print(f"WARNING: the machine did not get quiet within {max_wait:.0f} s ({last:.0f}% of a core busy): figures will be noisy")
+
+
+class Profiler:
+    """``py-spy record`` of one process for a fixed time; raw collapsed stacks to a file."""
+
+    def __init__(self, pid: int, out: Path, seconds: float) -> None:
+        self.pid, self.out, self.seconds = pid, out, seconds
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> bool:
+        pyspy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+        if not Path(pyspy).exists():
+            print("profiling needs py-spy: .venv/bin/pip install py-spy")
+            return False
+        cmd = [pyspy, "record", "--pid", str(self.pid), "--rate", "1000", "--format", "raw", "--nonblocking",
+               "--duration", str(int(self.seconds)), "--output", str(self.out)]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        return True
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    async def finish(self) -> None:
+        proc = self.proc
+        if proc is None:
+            return
+        try:
+            _, err = await asyncio.to_thread(proc.communicate, timeout=self.seconds + 30)
+            if proc.returncode:
+                print(f"py-spy failed: {err.decode()[-500:]}")
+            else:
+                print(summarize_profile(self.out))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def summarize_profile(path: Path, top: int = 14) -> str:
+    """Where the samples are: inclusive share of the interesting frames, and self time by line."""
+    total = 0
+    own: dict[str, int] = {}
+    incl: dict[str, int] = {}
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack:
+            continue
+        n = int(count)
+        total += n
+        frames = stack.split(";")
+        own[frames[-1]] = own.get(frames[-1], 0) + n
+        for name in {f.rsplit(":", 1)[0] + ")" for f in frames if any(m in f for m in ("livebase/", "uvicorn/", "websockets/", "starlette/", "sqlite"))}:
+            incl[name] = incl.get(name, 0) + n
+    if not total:
+        return f"no samples in {path}"
+    lines = [f"py-spy: {total} samples of the Livebase server ({path}); inclusive share:"]
+    lines += [f"  {100 * v / total:5.1f}%  {k}" for k, v in sorted(incl.items(), key=lambda kv: -kv[1])[:top]]
+    lines.append("self time (innermost Python line; native calls such as socket writes count here):")
+    lines += [f"  {100 * v / total:5.1f}%  {k}" for k, v in sorted(own.items(), key=lambda kv: -kv[1])[:top]]
+    return "\n".join(lines)
+
+
 def median(xs: list[float]) -> float:
     s = sorted(xs)
     n = len(s)
@@ -900,5 +1069,8 @@ if __name__ == "__main__":
         client_main()
     elif len(sys.argv) > 1 and sys.argv[1] == "baseline":
         baseline_main(sys.argv[2:])
+    elif len(sys.argv) > 1 and sys.argv[1] == "gclog":
+        gclog_main(sys.argv[2:])
     else:
-        sys.exit("usage: sync_common.py client | baseline --ws-port P --http-port P (started by bench/sync_*.py)")
+        sys.exit("usage: sync_common.py client | baseline --ws-port P --http-port P | gclog <livebase args> "
+                 "(started by bench/sync_*.py)")

@@ -27,8 +27,8 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,6 +41,7 @@ from sync_common import (  # the bench folder is not a package: see sys.path abo
     ClientPool,
     CpuMeter,
     HttpConn,
+    Profiler,
     Server,
     call_mutation,
     machine_info,
@@ -50,6 +51,7 @@ from sync_common import (  # the bench folder is not a package: see sys.path abo
     run,
     start_baseline,
     start_livebase,
+    wait_quiet,
 )
 
 TARGET_K = 500
@@ -109,7 +111,7 @@ async def measure_k(bench: Bench, k: int, rounds: int, warmup: int) -> dict[str,
         for _ in range(warmup):
             await bench.livebase_round(lb_group, k)
             await bench.baseline_round(bl_group, k)
-        meter = CpuMeter({"livebase": [bench.lb.pid], "baseline": [bench.bl.pid], "clients": pool.pids})
+        meter = CpuMeter({"livebase": [bench.lb.pid], "baseline": [bench.bl.pid], "clients": [os.getpid(), *pool.pids]})
         lb_rounds, bl_rounds = [], []
         for r in range(rounds):
             # Alternate which side goes first, so drift hits both alike.
@@ -126,6 +128,10 @@ async def measure_k(bench: Bench, k: int, rounds: int, warmup: int) -> dict[str,
         counts = await pool.counts(lb_group)
         if counts["lost"]:
             raise RuntimeError(f"K={k}: {counts['lost']} Livebase sockets were closed during the rounds")
+        # One Transition per socket for the subscription, then one per commit: no more, no fewer.
+        expected = k * (1 + warmup + rounds)
+        if counts["transitions"] != expected:
+            raise RuntimeError(f"K={k}: the sockets received {counts['transitions']} Transitions, expected {expected}")
     finally:
         await pool.close(lb_group)
         await pool.close(bl_group)
@@ -142,16 +148,19 @@ async def measure_k(bench: Bench, k: int, rounds: int, warmup: int) -> dict[str,
 
 def print_table(results: list[dict[str, Any]]) -> None:
     print()
-    print("Time from the trigger request to the last of K sockets receiving the new value (median of rounds):")
-    print(f"{'K':>6} {'msg B':>6} | {'Livebase all':>12} {'p50':>7} {'HTTP resp':>9} | {'bare all':>9} {'p50':>7} | {'ratio':>6}")
+    print("Milliseconds from writing the trigger request until the last ('all'), the first and the median socket")
+    print("of K received the new value; 'HTTP' = until the trigger's own response arrived (medians over rounds):")
+    print(f"{'K':>6} {'msg B':>6} | {'Livebase all':>12} {'first':>6} {'p50':>6} {'HTTP':>6} | "
+          f"{'bare all':>8} {'first':>6} {'p50':>6} | {'ratio':>6}")
     for r in results:
         lb, bl = r["livebase"], r["baseline"]
         mark = ""
         if r["k"] == TARGET_K:
             mark = f"  target <= {TARGET_RATIO:.0f}x: {'met' if r['ratio'] <= TARGET_RATIO else 'MISSED'}"
         print(
-            f"{r['k']:>6} {r['size']:>6} | {lb['all_ms']:>9.2f} ms {lb['p50_ms']:>7.2f} {lb['response_ms']:>9.2f} | "
-            f"{bl['all_ms']:>6.2f} ms {bl['p50_ms']:>7.2f} | {r['ratio']:>5.2f}x{mark}"
+            f"{r['k']:>6} {r['size']:>6} | {lb['all_ms']:>12.2f} {lb['first_ms']:>6.2f} {lb['p50_ms']:>6.2f} "
+            f"{lb['response_ms']:>6.2f} | {bl['all_ms']:>8.2f} {bl['first_ms']:>6.2f} {bl['p50_ms']:>6.2f} | "
+            f"{r['ratio']:>5.2f}x{mark}"
         )
     print()
     print("CPU during the measured rounds (% of one core; 'other' = everything else on the machine):")
@@ -162,31 +171,22 @@ def print_table(results: list[dict[str, Any]]) -> None:
 
 async def profile(bench: Bench, k: int, out: Path, seconds: float) -> None:
     """Sample the Livebase server with py-spy while it fans out to K sockets, round after round."""
-    pyspy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    if not Path(pyspy).exists():
-        print("--profile needs py-spy: .venv/bin/pip install py-spy")
-        return
     group = f"prof{k}"
     await bench.pool.connect(group, bench.lb, k, convex=True, subs=QUERY)
-    cmd = [pyspy, "record", "--pid", str(bench.lb.pid), "--rate", "1000", "--format", "raw", "--nonblocking",
-           "--duration", str(int(seconds)), "--output", str(out)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    profiler = Profiler(bench.lb.pid, out, seconds)
     try:
+        if not profiler.start():
+            return
         await asyncio.sleep(1.0)  # py-spy attaches
         deadline = time.monotonic() + seconds - 1.5
         n = 0
-        while time.monotonic() < deadline and proc.poll() is None:
+        while time.monotonic() < deadline and profiler.running():
             await bench.livebase_round(group, k)
+            await asyncio.sleep(0.01)
             n += 1
-        print(f"profiled {n} fan-out rounds to K={k}; raw stacks in {out}")
+        print(f"profiled {n} fan-out rounds to K={k}")
     finally:
-        try:
-            _, err = proc.communicate(timeout=seconds + 30)
-            if proc.returncode:
-                print(f"py-spy failed: {err.decode()[-500:]}")
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        await profiler.finish()
         await bench.pool.close(group)
 
 
@@ -194,6 +194,7 @@ async def main(args: argparse.Namespace) -> int:
     ks = [int(x) for x in args.k.split(",")] if args.k else ([100, 500] if args.quick else [100, 500, 1000])
     rounds = args.rounds or (5 if args.quick else 11)
     warmup = 1 if args.quick else 2
+    await wait_quiet(args.wait_quiet)
     info = machine_info()
     print_machine(info)
     print(f"fan-out: K = {ks}, {rounds} rounds (+{warmup} warm-up) each, {args.procs} client processes, pad {args.payload} B")
@@ -234,6 +235,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--rounds", type=int, help="measured rounds per K and side (default 11)")
     p.add_argument("--procs", type=int, default=2, help="client processes (default 2)")
     p.add_argument("--payload", type=int, default=200, help="bytes of padding in the query result (default 200)")
+    p.add_argument("--wait-quiet", type=float, default=0, metavar="S",
+                   help="first wait up to S seconds for the machine to be idle (other load skews the figures)")
     p.add_argument("--out", help="write every round as JSON to this file")
     p.add_argument("--profile", metavar="FILE", help="afterwards, py-spy the Livebase server during fan-outs to K=500")
     p.add_argument("--profile-seconds", type=float, default=12.0)

@@ -239,7 +239,7 @@ def run_cmd(path: str, args_json: str, directory: str, url: str | None, admin_ke
     except httpx.HTTPError as e:
         raise click.ClickException(f"could not reach {url}: {e}") from None
     if response.status_code != 200:
-        raise click.ClickException(f"{response.status_code}: {response.text}")
+        raise click.ClickException(_error_text(response))
     _print_result(response.json())
 
 
@@ -285,8 +285,19 @@ def _admin_request(method: str, url: str, admin_key: str, path: str, **kwargs: A
     except httpx.HTTPError as e:
         raise click.ClickException(f"could not reach {url}: {e}") from None
     if response.status_code != 200:
-        raise click.ClickException(f"{response.status_code}: {response.text}")
+        raise click.ClickException(_error_text(response))
     return response.json()
+
+
+def _error_text(response: httpx.Response) -> str:
+    """A server's ``{"code", "message"}`` error as the message alone."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return body["message"]
+    return f"{response.status_code}: {response.text}"
 
 
 @main.command()
@@ -345,7 +356,7 @@ async def _env_in_process(project: Path, changes: dict[str, str | None] | None) 
         app.env = load_env(app.db.globals.get("env"))
         if changes:
             await app.set_env(changes)
-        return app.env
+        return dict(sorted(app.env.items()))
     finally:
         await app.db.committer.wait_idle()
         app.db.close()

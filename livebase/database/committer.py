@@ -50,6 +50,7 @@ class _Pending:
     new_tables: list[TableInfo]
     future: asyncio.Future[int]
     overlay_keys: list[tuple[int, bytes]] = field(default_factory=list)
+    on_publish: Callable[[], None] | None = None
 
 
 Listener = Callable[[list[CommitEntry]], None]
@@ -119,7 +120,7 @@ class Committer:
         record = CommitRecord(
             ts, prepared.doc_writes, prepared.tables, prepared.indexes, prepared.globals
         )
-        pending = _Pending(entry, record, prepared.new_tables, loop.create_future())
+        pending = _Pending(entry, record, prepared.new_tables, loop.create_future(), on_publish=prepared.on_publish)
         for w in prepared.writes:
             tn = w.table.table_number
             id_key = w.id_key
@@ -206,6 +207,11 @@ class Committer:
             self.log.append(p.entry)
             self.published_ts = p.entry.ts
             entries.append(p.entry)
+            if p.on_publish is not None:
+                try:
+                    p.on_publish()
+                except Exception:
+                    log.exception("commit publication hook failed")
         self._drop_overlay(batch)
         self._prune()
         for listener in self.listeners:

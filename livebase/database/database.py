@@ -155,17 +155,35 @@ class Database:
                 if attempt > 1:
                     await asyncio.sleep(min(2.0, 0.1 * 2 ** (attempt - 2)) * (0.5 + random.random()))
 
-    async def write_globals(self, values: dict[str, bytes], *, written_keys: dict[int, list[bytes]] | None = None) -> int:
+    async def write_globals(
+        self,
+        values: dict[str, bytes],
+        *,
+        written_keys: dict[int, list[bytes]] | None = None,
+        on_publish: Callable[[], None] | None = None,
+    ) -> int:
         """Durably store deployment-wide settings (admin key, env vars...).
 
-        ``written_keys`` names pseudo-index keys the change invalidates."""
+        ``written_keys`` names pseudo-index keys the change invalidates;
+        ``on_publish`` applies the change in memory when the commit is
+        published, before the queries it invalidates re-run."""
         await self.writes_allowed()
+
+        def publish() -> None:
+            self.globals.update(values)
+            if on_publish is not None:
+                on_publish()
+
         prepared = PreparedCommit(
-            self.committer.last_ts, ReadSet(), [], [], dict(written_keys or {}), globals=dict(values)
+            self.committer.last_ts,
+            ReadSet(),
+            [],
+            [],
+            dict(written_keys or {}),
+            globals=dict(values),
+            on_publish=publish,
         )
-        ts = await self.committer.submit(prepared)
-        self.globals.update(values)
-        return ts
+        return await self.committer.submit(prepared)
 
     # -- schema -----------------------------------------------------------------
 

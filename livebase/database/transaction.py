@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -74,6 +74,8 @@ class PreparedCommit:
     indexes: list[IndexRow] = field(default_factory=list)
     new_tables: list[TableInfo] = field(default_factory=list)
     globals: dict[str, bytes] = field(default_factory=dict)
+    # Runs when the commit is published, before subscriptions re-run.
+    on_publish: Callable[[], None] | None = None
 
     @property
     def is_empty(self) -> bool:

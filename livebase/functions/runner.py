@@ -60,6 +60,7 @@ class Outcome:
     value: Any = None
     error: str | None = None  # the full client-facing message
     error_data: Any = _NO_DATA  # set only for AppError
+    error_detail: str | None = None  # unredacted error for the server log
     log_lines: list[str] = field(default_factory=list)
     ts: int = 0  # commit ts of a mutation, snapshot ts of a query
     read_set: ReadSet | None = None
@@ -88,10 +89,12 @@ class FunctionFailed(Exception):
 class FailedCall(Exception):
     """Internal: a failure whose client message is already decided."""
 
-    def __init__(self, message: str, data: Any = _NO_DATA) -> None:
+    def __init__(self, message: str, data: Any = _NO_DATA, detail: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.data = data
+        # The unredacted text for the server log when ``message`` is redacted.
+        self.detail = detail
 
 
 def record_env_reads(txn: Transaction, env: Any) -> None:
@@ -188,6 +191,14 @@ class FunctionRunner:
         frames = _user_frames(exc, self.registry.functions_dir)
         text = f"Uncaught {type(exc).__name__}: {exc}"
         return "\n".join([self._header(request_id), text, *frames]), _NO_DATA
+
+    def _failed(self, request_id: str, exc: BaseException) -> FailedCall:
+        message, data = self._exception_message(request_id, exc)
+        detail = None
+        if not self.dev and type(exc) not in (FailedCall, AppError, FunctionFailed) and not isinstance(exc, LivebaseError):
+            frames = _user_frames(exc, self.registry.functions_dir)
+            detail = "\n".join([message, f"Uncaught {type(exc).__name__}: {exc}", *frames])
+        return FailedCall(message, data, detail)
 
     # -- entry points -------------------------------------------------------------
 
@@ -315,6 +326,10 @@ class FunctionRunner:
         except FailedCall as f:
             outcome.error = f.message
             outcome.error_data = f.data
+            outcome.error_detail = f.detail
+        return self._finish(outcome, started)
+
+    def _finish(self, outcome: Outcome, started: float) -> Outcome:
         outcome.duration_ms = (time.perf_counter() - started) * 1000
         for hook in self.on_execution:
             try:
@@ -333,8 +348,7 @@ class FunctionRunner:
         except FailedCall:
             raise
         except Exception as exc:  # user code may raise anything
-            message, data = self._exception_message(outcome.request_id, exc)
-            raise FailedCall(message, data) from exc
+            raise self._failed(outcome.request_id, exc) from exc
         finally:
             current_collector.reset(token)
             outcome.log_lines = collector.finish()
@@ -367,6 +381,7 @@ class FunctionRunner:
         """Run a query at a given snapshot (the caller closes it), so several
         queries see exactly the same data. Every failure is in the outcome."""
         request_id = request_id or new_request_id()
+        started = time.perf_counter()
         outcome = Outcome(request_id, path, QUERY)
         try:
             canonical = canonical_path(path)
@@ -378,11 +393,12 @@ class FunctionRunner:
         except FailedCall as f:
             outcome.error = f.message
             outcome.error_data = f.data
+            outcome.error_detail = f.detail
             outcome.ts = snapshot.ts
         except InvalidPath as e:
             outcome.error = self._system_message(request_id, e.message)
             outcome.ts = snapshot.ts
-        return outcome
+        return self._finish(outcome, started)
 
     def _run_query(self, fn: FunctionDefinition, path: str, args: dict[str, Any], identity: Identity | None, outcome: Outcome) -> None:
         self.run_query_in(self.db.begin_read(), fn, path, args, identity, outcome)
@@ -431,16 +447,14 @@ class FunctionRunner:
                 result = await fn.handler(ctx, **args)
         except TimeoutError as exc:
             if not deadline.expired():
-                message, data = self._exception_message(outcome.request_id, exc)
-                raise FailedCall(message, data) from exc
+                raise self._failed(outcome.request_id, exc) from exc
             raise FailedCall(
                 self._system_message(
                     outcome.request_id, f"Action timed out: it ran longer than the limit of {self.action_time_limit_s:g} s"
                 )
             ) from None
         except Exception as exc:
-            message, data = self._exception_message(outcome.request_id, exc)
-            raise FailedCall(message, data) from exc
+            raise self._failed(outcome.request_id, exc) from exc
         finally:
             current_collector.reset(token)
             outcome.log_lines = collector.finish()

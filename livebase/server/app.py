@@ -36,7 +36,7 @@ from livebase.functions.runner import FailedCall, FunctionRunner, Outcome, new_r
 from livebase.scheduler import Scheduler
 from livebase.server.admin_api import admin_routes
 from livebase.server.config import ServerConfig
-from livebase.server.env import check_env_name
+from livebase.server.env import check_env_name, check_env_value
 from livebase.server.env import load_env as _load_env
 from livebase.server.http_actions import build_site_app
 from livebase.server.http_api import HttpApi
@@ -118,19 +118,23 @@ class LivebaseApp:
         that read a changed variable are invalidated like any other read."""
         for name, value in changes.items():
             check_env_name(name)
-            if value is not None and not isinstance(value, str):
-                raise ValueError(f"environment variable {name!r} must be a string")
+            if value is not None:
+                check_env_value(name, value)
         env = dict(self.env)
         for name, value in changes.items():
             if value is None:
                 env.pop(name, None)
             else:
                 env[name] = value
-        ts = await self.db.write_globals(
-            {"env": orjson.dumps(env)}, written_keys={ENV_INDEX_ID: [sort_key(n) for n in changes]}
+
+        def apply() -> None:
+            self.env = env
+
+        return await self.db.write_globals(
+            {"env": orjson.dumps(env)},
+            written_keys={ENV_INDEX_ID: [sort_key(n) for n in changes]},
+            on_publish=apply,
         )
-        self.env = env
-        return ts
 
     # -- auth --------------------------------------------------------------------
 

@@ -19,6 +19,15 @@ def check_env_name(name: object) -> str:
     return name
 
 
+def check_env_value(name: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"environment variable {name!r} must be a string, got {type(value).__name__}")
+    size = len(value.encode("utf-8"))
+    if size > MAX_VALUE_BYTES:
+        raise ValueError(f"environment variable {name!r} is {size} bytes, more than the limit of {MAX_VALUE_BYTES}")
+    return value
+
+
 def load_env(raw: bytes | None) -> dict[str, str]:
     if not raw:
         return {}

@@ -31,7 +31,8 @@ def entry_of(outcome: Outcome) -> dict[str, Any]:
         "logLines": outcome.log_lines,
     }
     if not outcome.ok:
-        entry["error"] = outcome.error
+        # The operator sees what the client may not: the unredacted error.
+        entry["error"] = outcome.error_detail or outcome.error
     return entry
 
 

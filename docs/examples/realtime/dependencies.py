@@ -1,3 +1,4 @@
+import contextlib
 import os
 
 from livebase.client import Client
@@ -24,10 +25,8 @@ with Client(url) as client:
         returns, every result it changed has already arrived."""
         print(f"after {after}:")
         for name, subscription in watched.items():
-            try:
+            with contextlib.suppress(TimeoutError):  # raised if no new result
                 print(f"    {name}: {subscription.next(timeout=0)}")
-            except TimeoutError:
-                pass  # no new result
 
     client.mutation("tasks:add", {"list": "work", "title": "book train"})
     pushed("adding a work task")

@@ -257,13 +257,6 @@ def test_a_page_depends_on_its_own_range(shared: RunningServer) -> None:
         assert pinned.next(timeout=10)["result"]["titles"] == ["new", "e", "d"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Livebase has no query journals (sync/query_cache.py sends \"journal\":null): a subscribed page "
-    "re-runs with numItems from its cursor, so inserting before it pushes its last document out of it "
-    "and (when the next page is subscribed too) into no page at all; Convex keeps the page's end fixed "
-    "through the journal, and usePaginatedQuery relies on that",
-)
 def test_a_subscribed_page_keeps_its_end(shared: RunningServer) -> None:
     pages = fresh_list()
     with Client(shared.url) as client:

@@ -222,6 +222,15 @@ class Query:
         cursor = opts.get("cursor")
         end_cursor = opts.get("endCursor")
         max_rows = opts.get("maximumRowsRead")
+        journal = self._txn.journal
+        journaled_end = journal.next_end()
+        if end_cursor is None:
+            end_cursor = journaled_end
+        result = self._page(num, cursor, end_cursor, max_rows)
+        journal.record(end_cursor if end_cursor is not None else result["continueCursor"])
+        return result
+
+    def _page(self, num: int, cursor: Any, end_cursor: Any, max_rows: Any) -> dict[str, Any]:
         fp = self._fingerprint()
         key = self._txn.db.cursor_key
         rng = self._range

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from livebase.database.catalog import PUBLIC_SYSTEM_TABLES, IndexInfo, TableInfo
 from livebase.database.errors import DatabaseError, LimitExceeded
 from livebase.database.index_range import KeyRange
+from livebase.database.journal import QueryJournal
 from livebase.database.read_set import ReadSet
 from livebase.persistence.base import DocumentWrite, IndexRow, SnapshotReader, TableRow
 from livebase.schema.schema import SchemaError, check_table_name
@@ -227,6 +228,7 @@ class Transaction:
         self.now_ms = time.time() * 1000.0
         self._creation_time = self.now_ms
         self._scans: list[Scan] = []
+        self.journal = QueryJournal()
         self.docs_scanned = 0
         self.bytes_read = 0
         self.index_ranges = 0

@@ -22,6 +22,7 @@ from livebase.auth.identity import Identity
 from livebase.database.catalog import ENV_INDEX_ID
 from livebase.database.database import Database
 from livebase.database.errors import OccConflict
+from livebase.database.journal import QueryJournal
 from livebase.database.read_set import ReadSet
 from livebase.database.transaction import Transaction
 from livebase.errors import AppError, InvalidValue, LivebaseError
@@ -61,6 +62,7 @@ class Outcome:
     error: str | None = None  # the full client-facing message
     error_data: Any = _NO_DATA  # set only for AppError
     error_detail: str | None = None  # unredacted error for the server log
+    journal: str | None = None  # a query's journal (paginate() end cursors)
     log_lines: list[str] = field(default_factory=list)
     ts: int = 0  # commit ts of a mutation, snapshot ts of a query
     read_set: ReadSet | None = None
@@ -354,9 +356,20 @@ class FunctionRunner:
             outcome.log_lines = collector.finish()
         return self._check_result(fn, path, result, outcome.request_id)
 
-    def run_query_in(self, txn: Transaction, fn: FunctionDefinition, path: str, args: dict[str, Any], identity: Identity | None, outcome: Outcome) -> None:
+    def run_query_in(
+        self,
+        txn: Transaction,
+        fn: FunctionDefinition,
+        path: str,
+        args: dict[str, Any],
+        identity: Identity | None,
+        outcome: Outcome,
+        journal: str | None = None,
+    ) -> None:
         """Run a query in a given read transaction (the sync layer runs many
-        queries in one snapshot this way). The caller closes ``txn``."""
+        queries in one snapshot this way). ``journal`` is the query journal of
+        a previous run to repeat (see ``livebase.database.journal``)."""
+        txn.journal = QueryJournal.decode(journal)
         ctx = QueryCtx(self, txn, identity)
         try:
             outcome.value = self._execute(fn, path, ctx, args, outcome)
@@ -364,6 +377,7 @@ class FunctionRunner:
             txn.close()
             record_env_reads(txn, ctx.env)
             outcome.ts = txn.begin_ts
+            outcome.journal = txn.journal.encode()
             outcome.read_set = txn.read_set.freeze()
             outcome.reads_identity = ctx.auth.read
             outcome.env_keys = frozenset(ctx.env._read)
@@ -377,6 +391,7 @@ class FunctionRunner:
         identity: Identity | None,
         *,
         request_id: str | None = None,
+        journal: str | None = None,
     ) -> Outcome:
         """Run a query at a given snapshot (the caller closes it), so several
         queries see exactly the same data. Every failure is in the outcome."""
@@ -389,7 +404,7 @@ class FunctionRunner:
             internal_ok = identity is not None and identity.may_call_internal
             fn = self.resolve(canonical, QUERY, internal_ok=internal_ok, request_id=request_id)
             checked = self.check_args(fn, canonical, args, request_id)
-            self.run_query_in(self.db.begin_read(snapshot), fn, canonical, checked, identity, outcome)
+            self.run_query_in(self.db.begin_read(snapshot), fn, canonical, checked, identity, outcome, journal)
         except FailedCall as f:
             outcome.error = f.message
             outcome.error_data = f.data

@@ -201,7 +201,7 @@ class SyncEngine:
     def _run_instance(self, inst: QueryInstance, snapshot: Any) -> bool:
         """Run at ``snapshot``; returns whether the visible result changed."""
         try:
-            outcome = self.runner.run_query_at(snapshot, inst.path, inst.args, inst.identity)
+            outcome = self.runner.run_query_at(snapshot, inst.path, inst.args, inst.identity, journal=inst.journal)
         except Exception:  # a bug must not wedge every subscriber
             log.exception("re-running %s failed", inst.path)
             outcome = Outcome(new_request_id(), inst.path, QUERY)
@@ -209,6 +209,8 @@ class SyncEngine:
             outcome.ts = snapshot.ts
         changed = inst.set_result(outcome, self.generation)
         self.cache.register(inst, outcome)
+        if outcome.journal != inst.journal and outcome.journal is not None:
+            self.cache.rekey_journal(inst, outcome.journal)
         if inst.dirty_ts <= inst.ts:
             self._needs_run.discard(inst)
         if inst.reads_identity and inst.key[2] is None:
@@ -232,7 +234,7 @@ class SyncEngine:
                 continue
             for qid in list(qids):
                 self._unsubscribe(session, qid)
-                self._subscribe(session, qid, inst.path, inst.args)
+                self._subscribe(session, qid, inst.path, inst.args, inst.journal)
                 session.changed.add(qid)
                 self._pending_sessions.add(session)
 
@@ -258,14 +260,16 @@ class SyncEngine:
 
     # -- subscriptions -----------------------------------------------------------------
 
-    def _subscribe(self, session: Session, qid: int, path: str, args: dict[str, Any]) -> None:
+    def _subscribe(
+        self, session: Session, qid: int, path: str, args: dict[str, Any], journal: str | None = None
+    ) -> None:
         identity = session.identity
-        akey = args_key(args)
+        akey = args_key(args, journal)
         inst = self.cache.find(path, akey, identity)
         if inst is None or (not inst.valid_now(self.generation) and not inst.subscribers):
             if inst is not None:
                 self.cache.drop(inst)
-            inst = self.cache.create(path, args, akey, identity)
+            inst = self.cache.create(path, args, akey, identity, journal)
         self.cache.unidle(inst)
         inst.subscribers.setdefault(session, set()).add(qid)
         session.queries[qid] = inst
@@ -423,7 +427,8 @@ class SyncEngine:
         except ProtocolError as e:
             self._failed_query(session, qid, f"[Request ID: {request_id}] Server Error\n{e.message}")
             return
-        self._subscribe(session, qid, path, args)
+        journal = mod.get("journal")
+        self._subscribe(session, qid, path, args, journal if isinstance(journal, str) else None)
 
     # -- mutations and actions --------------------------------------------------------------
 
@@ -527,7 +532,7 @@ class SyncEngine:
                 if inst.path == "<invalid>":
                     continue
                 self._unsubscribe(session, qid)
-                self._subscribe(session, qid, inst.path, inst.args)
+                self._subscribe(session, qid, inst.path, inst.args, inst.journal)
                 session.changed.add(qid)
         self._request_transition(session)
 

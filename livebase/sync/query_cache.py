@@ -36,8 +36,11 @@ DEFAULT_CACHE_BYTES = 64 << 20
 CacheKey = tuple[str, bytes, str | None]
 
 
-def args_key(args: dict[str, Any]) -> bytes:
-    return orjson.dumps(to_json(args), option=orjson.OPT_SORT_KEYS)
+def args_key(args: dict[str, Any], journal: str | None = None) -> bytes:
+    """The arguments part of a cache key (with the query journal, if any:
+    a journaled re-run may legitimately differ from a fresh run)."""
+    key = orjson.dumps(to_json(args), option=orjson.OPT_SORT_KEYS)
+    return key if journal is None else key + b"\x00" + journal.encode()
 
 
 class QueryInstance:
@@ -52,6 +55,7 @@ class QueryInstance:
         "handles",
         "has_error_data",
         "identity",
+        "journal",
         "key",
         "log_lines",
         "path",
@@ -64,8 +68,11 @@ class QueryInstance:
         "value",
     )
 
-    def __init__(self, key: CacheKey, path: str, args: dict[str, Any], identity: Identity | None) -> None:
+    def __init__(
+        self, key: CacheKey, path: str, args: dict[str, Any], identity: Identity | None, journal: str | None = None
+    ) -> None:
         self.key = key
+        self.journal = journal
         self.path = path
         self.args = args
         self.identity = identity
@@ -109,7 +116,9 @@ class QueryInstance:
                 + dumps(to_json(outcome.value))
                 + ',"logLines":'
                 + dumps(outcome.log_lines)
-                + ',"journal":null}'
+                + ',"journal":'
+                + dumps(outcome.journal)
+                + "}"
             )
         else:
             data = ',"errorData":' + dumps(to_json(outcome.error_data)) if outcome.has_error_data else ""
@@ -118,7 +127,8 @@ class QueryInstance:
                 + dumps(outcome.error)
                 + ',"logLines":'
                 + dumps(outcome.log_lines)
-                + ',"journal":null'
+                + ',"journal":'
+                + dumps(outcome.journal)
                 + data
                 + "}"
             )
@@ -177,14 +187,28 @@ class QueryCache:
             return inst
         return self.instances.get(specific)
 
-    def create(self, path: str, args: dict[str, Any], akey: bytes, identity: Identity | None) -> QueryInstance:
+    def create(
+        self, path: str, args: dict[str, Any], akey: bytes, identity: Identity | None, journal: str | None = None
+    ) -> QueryInstance:
         _, specific = self.keys(path, akey, identity)
         old = self.instances.get(specific)
         if old is not None:
             self.drop(old)
-        inst = QueryInstance(specific, path, args, identity)
+        inst = QueryInstance(specific, path, args, identity, journal)
         self.instances[specific] = inst
         return inst
+
+    def rekey_journal(self, inst: QueryInstance, journal: str | None) -> None:
+        """A run produced a new journal: later runs repeat it, and a fresh
+        subscriber (without that journal) must not share them."""
+        inst.journal = journal
+        path, _akey, who = inst.key
+        new_key = (path, args_key(inst.args, journal), who)
+        if self.instances.get(inst.key) is inst:
+            del self.instances[inst.key]
+        inst.key = new_key
+        if new_key not in self.instances:
+            self.instances[new_key] = inst
 
     def after_run(self, inst: QueryInstance) -> None:
         """Re-key an instance as shared once a run shows it ignores identity."""

@@ -484,12 +484,14 @@ def baseline_main(argv: list[str]) -> None:
 # =============================================================================
 
 GC_TAG = "[bench-gc2]"
+GC_OBJECTS_TAG = "[bench-gc-objects]"
 
 
 def gclog_main(argv: list[str]) -> None:
     """Run ``livebase <argv>`` in this process, writing ``[bench-gc2] <end ns> <ms> <collected>``
     to stderr after every generation-2 collection (a stop-the-world pass over
-    every tracked object, which grows with the number of connections)."""
+    every tracked object, which grows with the number of connections).
+    SIGUSR2 forces one (see ``forced_gc``)."""
     import gc
 
     started: list[float] = [0.0]
@@ -504,7 +506,16 @@ def gclog_main(argv: list[str]) -> None:
             sys.stderr.write(f"{GC_TAG} {now_ns()} {ms:.1f} {info['collected']}\n")
             sys.stderr.flush()
 
+    def collect_now(signum: int, frame: Any) -> None:
+        # SIGUSR2: a full collection right now (logged by on_gc), and how many
+        # objects it had to visit: the pause every full collection costs.
+        tracked = len(gc.get_objects())
+        gc.collect()
+        sys.stderr.write(f"{GC_OBJECTS_TAG} {now_ns()} {tracked}\n")
+        sys.stderr.flush()
+
     gc.callbacks.append(on_gc)
+    signal.signal(signal.SIGUSR2, collect_now)
     from livebase.cli.main import main
 
     sys.argv = ["livebase", *argv]
@@ -520,6 +531,23 @@ def gc_pauses(server: Server, start_ns: int, end_ns: int) -> list[float]:
             if start_ns <= int(end) <= end_ns:
                 out.append(float(ms))
     return out
+
+
+async def forced_gc(server: Server, timeout: float = 15.0) -> tuple[float, int]:
+    """Make a ``gc_log`` server run a full collection now: (pause ms, tracked objects)."""
+    start = now_ns()
+    os.kill(server.pid, signal.SIGUSR2)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+        objects = None
+        for line in server.log_path.read_text(errors="replace").splitlines():
+            if line.startswith(GC_OBJECTS_TAG) and int(line.split()[1]) >= start:
+                objects = int(line.split()[2])
+        if objects is not None:
+            pauses = gc_pauses(server, start, now_ns())
+            return (pauses[-1] if pauses else float("nan")), objects
+    raise RuntimeError(f"{server.label} did not report a forced collection within {timeout}s")
 
 
 # =============================================================================

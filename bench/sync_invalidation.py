@@ -48,6 +48,7 @@ from sync_common import (  # the bench folder is not a package: see sys.path abo
     Server,
     call_mutation,
     cpu_seconds,
+    forced_gc,
     gc_pauses,
     machine_info,
     median,
@@ -173,11 +174,16 @@ def print_table(rows: list[dict[str, Any]], gc_log: bool) -> None:
             f"{r['server_cpu_ms_per_commit']:>11.2f} ms {r['bench_cpu_pct']:>8.0f}% {r['other_cpu_pct']:>8.0f}%{mark}"
         )
     if gc_log:
-        print("Full (generation 2) garbage collections in the server during each phase:")
+        print("Full (generation 2) garbage collections in the server: the automatic ones during each phase,")
+        print("and one forced right after it (objects it visited, and its pause):")
         for r in rows:
             pauses = r["gc2_pauses_ms"]
             detail = ", ".join(f"{p:.0f} ms" for p in pauses) if pauses else "none"
-            print(f"  {r['label']:>18}: {detail}")
+            forced = ""
+            if "forced_gc" in r:
+                ms, objects = r["forced_gc"]
+                forced = f"; forced: {objects:,} objects, {ms:.0f} ms"
+            print(f"  {r['label']:>18}: {detail}{forced}")
 
 
 async def main(args: argparse.Namespace) -> int:
@@ -207,6 +213,8 @@ async def main(args: argparse.Namespace) -> int:
             bench_pids = [os.getpid(), *pool.pids]
             await seed(http, max_subs)
             rows.append(await measure(http, server, bench_pids, "0", n, seconds, warmup))
+            if args.gc_log:
+                rows[-1]["forced_gc"] = await forced_gc(server)
             print(f"  0 subscriptions: median {rows[-1]['median_ms']:.2f} ms", flush=True)
             groups: list[str] = []
             have = 0
@@ -221,6 +229,8 @@ async def main(args: argparse.Namespace) -> int:
                 for g in groups:
                     await pool.reset_counts(g)
                 row = await measure(http, server, bench_pids, f"{level:,} unrelated", n, seconds, warmup)
+                if args.gc_log:
+                    row["forced_gc"] = await forced_gc(server)
                 row["subs"] = level
                 await asyncio.sleep(0.3)  # late deliveries would show up now
                 row["subscriber_counts"] = await expect_silence(pool, groups, row["label"])

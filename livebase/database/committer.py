@@ -71,6 +71,9 @@ class Committer:
         self._writer: asyncio.Task[None] | None = None
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="livebase-writer")
         self._idle: asyncio.Event | None = None
+        # Whether to write on the event loop instead of the writer thread: the
+        # server says yes when this commit's request is the only one running.
+        self.write_inline: Callable[[], bool] = lambda: False
 
     # -- timestamps --------------------------------------------------------------
 
@@ -150,7 +153,11 @@ class Committer:
             batch, self._queue = self._queue, []
             records = [p.record for p in batch]
             try:
-                await loop.run_in_executor(self._executor, self.persistence.write_batch, records)
+                if self.write_inline():
+                    # Nothing else to do meanwhile: skip the two thread hops.
+                    self.persistence.write_batch(records)
+                else:
+                    await loop.run_in_executor(self._executor, self.persistence.write_batch, records)
             except BaseException as exc:  # every commit must learn its fate
                 # Later commits may have read these writes: fail them too.
                 failed = batch + self._queue
@@ -220,6 +227,9 @@ class Committer:
             except Exception:
                 log.exception("commit listener failed")
         for p in batch:
+            # Listeners had the documents; the log keeps only the keys, and
+            # fewer live objects keep garbage collection pauses short.
+            p.entry.writes = []
             if not p.future.done():
                 p.future.set_result(p.entry.ts)
 

@@ -32,6 +32,7 @@ from livebase.persistence.base import (
     Deploy,
     IndexBuild,
     IndexRow,
+    LazySnapshot,
     SnapshotReader,
     TableRow,
 )
@@ -107,7 +108,7 @@ class Database:
         """A read-write transaction that also sees commits not yet durable."""
         c = self.committer
         return Transaction(
-            self, self.persistence.snapshot(), writable=True, overlay=c.overlay, begin_ts=c.last_ts
+            self, LazySnapshot(self.persistence.snapshot), writable=True, overlay=c.overlay, begin_ts=c.last_ts
         )
 
     async def writes_allowed(self) -> None:

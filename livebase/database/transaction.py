@@ -222,7 +222,9 @@ class Transaction:
         self.snapshot = snapshot
         self.writable = writable
         self.overlay: Overlay = overlay if overlay is not None else {}
-        self.begin_ts = snapshot.ts if begin_ts is None else max(begin_ts, snapshot.ts)
+        # A write transaction's start is the last timestamp handed out (its
+        # view includes the overlay); reading snapshot.ts would open it.
+        self.begin_ts = snapshot.ts if begin_ts is None else begin_ts
         self.read_set = ReadSet()
         self.writes: dict[int, dict[bytes, Write]] = {}
         self.now_ms = time.time() * 1000.0
@@ -356,12 +358,16 @@ class Transaction:
         self._creation_time = math.nextafter(self._creation_time, math.inf)
         return self._creation_time
 
-    def _check_document(self, table: TableInfo, doc: dict[str, Any], op: str) -> tuple[dict[str, Any], int]:
+    def _check_document(
+        self, table: TableInfo, doc: dict[str, Any], op: str, size: int | None = None
+    ) -> tuple[dict[str, Any], int]:
+        """Schema validation and the size limit; ``size`` if the caller knows it."""
         tdef = self.catalog.table_definition(table.name)
         schema = self.catalog.schema
         if tdef is not None and schema is not None and schema.schema_validation:
             doc = tdef.validate_document(doc, table=table.name, tables=self.catalog.table_number)
-        _, size = normalize_value_sized(doc, where="document")
+        if size is None:
+            _, size = normalize_value_sized(doc, where="document")
         if size > MAX_DOCUMENT_SIZE:
             raise DatabaseError(
                 f"db.{op}(): the document for table {table.name!r} is {size} bytes, more than the limit of "
@@ -424,14 +430,16 @@ class Transaction:
         self._check_user_fields(value, "insert", table_name)
         if "_id" in value or "_creationTime" in value:
             raise DatabaseError(f"db.insert(): don't pass _id or _creationTime for table {table_name!r}; they are assigned")
-        body = normalize_value(value, where=f"db.insert({table_name!r}, ...)")
+        body, size = normalize_value_sized(value, where=f"db.insert({table_name!r}, ...)")
         table = self.catalog.table(table_name) or self.catalog.create_table(table_name)
-        return self._insert(table, body)
+        return self._insert(table, body, size)
 
-    def _insert(self, table: TableInfo, body: dict[str, Any]) -> str:
+    def _insert(self, table: TableInfo, body: dict[str, Any], body_size: int) -> str:
         new_id = self.db.ids.new_id(table.table_number)
         doc = {"_id": new_id, "_creationTime": self._next_creation_time(), **body}
-        doc, size = self._check_document(table, doc, "insert")
+        # The system fields' share of the size: two names, an id string and a number.
+        size = body_size + len(new_id) + 2 + 4 + 14 + 9
+        doc, size = self._check_document(table, doc, "insert", size)
         id_key = sort_key(new_id)
         self._count_write(size)
         self.writes.setdefault(table.table_number, {})[id_key] = Write(table, new_id, id_key, None, doc)
@@ -443,7 +451,7 @@ class Transaction:
         table = self.catalog.table(table_name)
         if table is None or not table.is_system:
             raise DatabaseError(f"{table_name!r} is not a system table")
-        return self._insert(table, normalize_value(body, where=f"{table_name} document"))
+        return self._insert(table, *normalize_value_sized(body, where=f"{table_name} document"))
 
     def _update(self, op: str, id: Any, new_fields: Any, *, merge: bool, table_name: str | None, system: bool = False) -> None:
         self._check_writable(op)

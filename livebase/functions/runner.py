@@ -63,6 +63,7 @@ class Outcome:
     error_data: Any = _NO_DATA  # set only for AppError
     error_detail: str | None = None  # unredacted error for the server log
     journal: str | None = None  # a query's journal (paginate() end cursors)
+    size: int = 0  # the result's size in bytes
     log_lines: list[str] = field(default_factory=list)
     ts: int = 0  # commit ts of a mutation, snapshot ts of a query
     read_set: ReadSet | None = None
@@ -136,6 +137,8 @@ class FunctionRunner:
         self.make_storage_writer: Callable[[Transaction], Any] = lambda txn: None
         self.make_action_storage: Callable[[], Any] = lambda: None
         self.time_limit_s = QUERY_MUTATION_LIMIT_S
+        # Executions in progress (the committer writes inline when alone).
+        self.active = 0
         self.action_time_limit_s = ACTION_LIMIT_S
         # Called with every finished execution (logs, dashboard).
         self.on_execution: list[Callable[[Outcome], None]] = []
@@ -268,9 +271,11 @@ class FunctionRunner:
             )
         return args
 
-    def _check_result(self, fn: FunctionDefinition, path: str, result: Any, request_id: str) -> Any:
+    def _check_result(self, fn: FunctionDefinition, path: str, result: Any, outcome: Outcome) -> Any:
+        request_id = outcome.request_id
         try:
             value, size = normalize_value_sized(result, where="return value")
+            outcome.size = size
         except InvalidValue as e:
             raise FailedCall(self._system_message(request_id, f"{path} returned an invalid value: {e.message}")) from None
         if size > MAX_FUNCTION_RESULT_SIZE:
@@ -313,6 +318,7 @@ class FunctionRunner:
         started = time.perf_counter()
         canonical = canonical_path(path)
         outcome = Outcome(request_id, canonical)
+        self.active += 1
         try:
             fn = self.resolve(canonical, kind, internal_ok=internal_ok, request_id=request_id)
             outcome.kind = fn.kind
@@ -329,6 +335,8 @@ class FunctionRunner:
             outcome.error = f.message
             outcome.error_data = f.data
             outcome.error_detail = f.detail
+        finally:
+            self.active -= 1
         return self._finish(outcome, started)
 
     def _finish(self, outcome: Outcome, started: float) -> Outcome:
@@ -354,7 +362,7 @@ class FunctionRunner:
         finally:
             current_collector.reset(token)
             outcome.log_lines = collector.finish()
-        return self._check_result(fn, path, result, outcome.request_id)
+        return self._check_result(fn, path, result, outcome)
 
     def run_query_in(
         self,
@@ -473,7 +481,7 @@ class FunctionRunner:
         finally:
             current_collector.reset(token)
             outcome.log_lines = collector.finish()
-        outcome.value = self._check_result(fn, path, result, outcome.request_id)
+        outcome.value = self._check_result(fn, path, result, outcome)
 
     async def call_from_action(self, kind: str, path: str, args: Any, identity: Identity | None) -> Any:
         """``ctx.run_query`` & co: run and return the value, or raise."""

@@ -27,23 +27,41 @@ def _message(limit: float) -> str:
     return f"Function execution timed out: user code ran longer than the limit of {limit:g} s"
 
 
+# The limit of the handler running now (None: none is running). The SIGALRM
+# handler is installed once; arming the timer is then one cheap syscall.
+_running_limit: float | None = None
+_installed = False
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    if _running_limit is not None:
+        raise FunctionTimeout(_message(_running_limit))
+
+
+def _can_use_signal() -> bool:
+    global _installed
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        return False
+    if not _installed:
+        signal.signal(signal.SIGALRM, _interrupt)
+        _installed = True
+    return True
+
+
 @contextmanager
 def time_limit(limit: float = QUERY_MUTATION_LIMIT_S) -> Iterator[None]:
+    global _running_limit
     started = time.monotonic()
-    use_signal = threading.current_thread() is threading.main_thread() and hasattr(signal, "setitimer")
-    previous: Any = None
+    use_signal = _can_use_signal()
+    outer = _running_limit
+    _running_limit = limit
     if use_signal:
-
-        def interrupt(signum: int, frame: Any) -> None:
-            raise FunctionTimeout(_message(limit))
-
-        previous = signal.signal(signal.SIGALRM, interrupt)
         signal.setitimer(signal.ITIMER_REAL, limit)
     try:
         yield
     finally:
         if use_signal:
             signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
+        _running_limit = outer
     if time.monotonic() - started > limit:
         raise FunctionTimeout(_message(limit))

@@ -10,7 +10,7 @@ applied atomically and durably.
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 
@@ -108,6 +108,45 @@ class SnapshotReader(abc.ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class LazySnapshot(SnapshotReader):
+    """Opens the real snapshot on first use: a transaction that only inserts
+    never pays for one."""
+
+    __slots__ = ("_open", "_snapshot")
+
+    def __init__(self, open_snapshot: Callable[[], SnapshotReader]) -> None:
+        self._open = open_snapshot
+        self._snapshot: SnapshotReader | None = None
+
+    def _real(self) -> SnapshotReader:
+        if self._snapshot is None:
+            self._snapshot = self._open()
+        return self._snapshot
+
+    @property  # type: ignore[override]
+    def ts(self) -> int:
+        return self._real().ts
+
+    def get(self, table_number: int, id_key: bytes) -> bytes | None:
+        return self._real().get(table_number, id_key)
+
+    def scan(
+        self,
+        table_number: int,
+        index_id: int | None,
+        start: bytes,
+        end: bytes | None,
+        descending: bool,
+        limit: int,
+    ) -> list[tuple[bytes, bytes, bytes]]:
+        return self._real().scan(table_number, index_id, start, end, descending, limit)
+
+    def close(self) -> None:
+        if self._snapshot is not None:
+            self._snapshot.close()
+            self._snapshot = None
 
 
 class Persistence(abc.ABC):

@@ -56,6 +56,7 @@ class LivebaseApp:
         self.db = Database.open(config.resolved_database_url)
         self.registry = Registry()
         self.runner = FunctionRunner(self.db, lambda: self.registry, dev=config.dev, env=self.env_values)
+        self.db.committer.write_inline = lambda: self.runner.active <= 1
         self.admin_key = ""
         self.instance_secret = b""
         self._reload_lock = asyncio.Lock()

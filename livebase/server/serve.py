@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import gc
 import json
 import logging
 import os
@@ -125,6 +126,12 @@ async def serve(
             await app.shutdown()
             raise ServerError(f"the server stopped while starting on {config.host}:{config.port}")
         await asyncio.sleep(0.01)
+    # Everything loaded so far lives as long as the server: keep it out of
+    # garbage collection, and collect the young generation less often
+    # (full collections of a big heap are the long pauses).
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 50)
     write_state_file(config, app)
     if on_ready is not None:
         on_ready(app)

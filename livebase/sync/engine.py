@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import logging
 import time
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("livebase.sync")
 
 PING_INTERVAL_S = 15.0
+# Distinct HTTP queries remembered for the cache's admission filter.
+SEEN_QUERIES = 10_000
 PRUNE_INTERVAL_S = 600.0
 # Like token verification's clock leeway: a token is good a little past exp.
 TOKEN_EXPIRY_LEEWAY_S = 10.0
@@ -63,6 +66,7 @@ class SyncEngine:
         self._worker: asyncio.Task[None] | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._seen: OrderedDict[tuple[str, bytes, str | None], None] = OrderedDict()
         self.db.committer.listeners.append(self.on_commits)
         app.on_reload.append(lambda _registry: self.on_reload())
         self.flushes = 0
@@ -317,11 +321,19 @@ class SyncEngine:
         if outcome.read_set is None or outcome.ts > self.db.committer.published_ts:
             return
         akey = args_key(args)
+        # Admission: cache a query the second time it is asked, so one-off
+        # queries don't pay for caching nor push useful entries out.
+        seen_key = (path, akey, identity.cache_key if identity else None)
+        if seen_key not in self._seen:
+            self._seen[seen_key] = None
+            if len(self._seen) > SEEN_QUERIES:
+                self._seen.popitem(last=False)
+            return
         existing = self.cache.find(path, akey, identity)
         if existing is not None and (existing.subscribers or existing.valid_now(self.generation)):
             return
         inst = self.cache.create(path, args, akey, identity)
-        inst.set_result(outcome, self.generation)
+        inst.set_result(outcome, self.generation, encode=False)
         self.cache.register(inst, outcome)
         self.cache.after_run(inst)
         self.cache.touch_idle(inst)

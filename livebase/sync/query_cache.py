@@ -46,6 +46,7 @@ def args_key(args: dict[str, Any], journal: str | None = None) -> bytes:
 class QueryInstance:
     __slots__ = (
         "__weakref__",
+        "_tail",
         "args",
         "dirty_ts",
         "error_data",
@@ -63,7 +64,6 @@ class QueryInstance:
         "reads_identity",
         "size",
         "subscribers",
-        "tail",
         "ts",
         "value",
     )
@@ -79,7 +79,9 @@ class QueryInstance:
         self.subscribers: dict[Session, set[int]] = {}
         self.ts = -1  # never run
         self.dirty_ts = 0  # newest commit that invalidated it
-        self.tail = ""  # the Transition modification after "queryId":N
+        # The Transition modification after "queryId":N, encoded on first use
+        # (a result cached for HTTP may never be sent over a socket).
+        self._tail: str | None = ""
         self.value: Any = None
         self.error_message: str | None = None
         self.error_data: Any = None
@@ -108,44 +110,59 @@ class QueryInstance:
             and (self.expires_at == 0.0 or time.monotonic() < self.expires_at)
         )
 
-    def set_result(self, outcome: Outcome, generation: int) -> bool:
-        """Store a run's outcome; returns whether the client-visible result changed."""
-        if outcome.ok:
-            tail = (
+    def _encode_tail(self) -> str:
+        if self.error_message is None:
+            return (
                 '"QueryUpdated","queryId":{qid},"value":'
-                + dumps(to_json(outcome.value))
+                + dumps(to_json(self.value))
                 + ',"logLines":'
-                + dumps(outcome.log_lines)
+                + dumps(self.log_lines)
                 + ',"journal":'
-                + dumps(outcome.journal)
+                + dumps(self.journal)
                 + "}"
             )
-        else:
-            data = ',"errorData":' + dumps(to_json(outcome.error_data)) if outcome.has_error_data else ""
-            tail = (
-                '"QueryFailed","queryId":{qid},"errorMessage":'
-                + dumps(outcome.error)
-                + ',"logLines":'
-                + dumps(outcome.log_lines)
-                + ',"journal":'
-                + dumps(outcome.journal)
-                + data
-                + "}"
-            )
-        changed = tail != self.tail
-        self.tail = tail
+        data = ',"errorData":' + dumps(to_json(self.error_data)) if self.has_error_data else ""
+        return (
+            '"QueryFailed","queryId":{qid},"errorMessage":'
+            + dumps(self.error_message)
+            + ',"logLines":'
+            + dumps(self.log_lines)
+            + ',"journal":'
+            + dumps(self.journal)
+            + data
+            + "}"
+        )
+
+    @property
+    def tail(self) -> str:
+        if self._tail is None:
+            self._tail = self._encode_tail()
+        return self._tail
+
+    def set_result(self, outcome: Outcome, generation: int, *, encode: bool = True) -> bool:
+        """Store a run's outcome; returns whether the client-visible result
+        changed (always True with ``encode=False``, which defers encoding)."""
+        old_tail = self._tail if encode else None
         self.ts = outcome.ts
         self.value = outcome.value
         self.error_message = outcome.error
         self.has_error_data = outcome.has_error_data
         self.error_data = outcome.error_data if outcome.has_error_data else None
         self.log_lines = outcome.log_lines
+        if outcome.journal is not None:
+            self.journal = outcome.journal
         self.read_set = outcome.read_set
         self.reads_identity = outcome.reads_identity
         self.expires_at = time.monotonic() + TIME_DEPENDENT_TTL_S if outcome.reads_time else 0.0
-        self.size = len(tail) + 200
         self.generation = generation
-        return changed
+        if not encode:
+            self._tail = None
+            self.size = outcome.size + 200
+            return True
+        tail = self._encode_tail()
+        self._tail = tail
+        self.size = len(tail) + 200
+        return tail != old_tail
 
     def modification(self, query_id: int) -> str:
         # The tail holds "{qid}" once; str.replace is cheaper than format here.

@@ -158,17 +158,35 @@ def _normalize(value: Any, depth: int, size: list[int]) -> Any:
         if len(value) > MAX_OBJECT_FIELDS:
             raise _PathError(f"object has {len(value)} fields, more than the limit of {MAX_OBJECT_FIELDS}")
         out = {}
-        size[0] += 2
+        n = 2
+        valid = _valid_names
+        # Documents are mostly flat objects of ASCII strings and small
+        # numbers with field names seen before: handle those inline.
         for k, v in value.items():
             if v is UNDEFINED:
                 continue
-            check_field_name(k)
+            if type(k) is not str or k not in valid:
+                check_field_name(k)
+            tv = type(v)
+            if tv is str and v.isascii():
+                n += len(v) + len(k) + 3
+                out[k] = v
+                continue
+            if tv is int and -MAX_SAFE_INTEGER <= v <= MAX_SAFE_INTEGER:
+                n += len(k) + 10
+                out[k] = v
+                continue
+            if tv is float and not v.is_integer():  # integral floats become ints below
+                n += len(k) + 10
+                out[k] = v
+                continue
             try:
                 out[k] = _normalize(v, depth, size)
             except _PathError as e:
                 e.path.append(f".{k}")
                 raise
-            size[0] += len(k) + 1
+            n += len(k) + 1
+        size[0] += n
         return out
     if t is list or t is tuple:
         depth += 1

@@ -483,32 +483,34 @@ def baseline_main(argv: list[str]) -> None:
 # ``gclog``: the Livebase CLI with a log line per full garbage collection
 # =============================================================================
 
-GC_TAG = "[bench-gc2]"
+GC_TAG = "[bench-gc]"
 GC_OBJECTS_TAG = "[bench-gc-objects]"
+GC_LOG_MIN_MS = 5.0
 
 
 def gclog_main(argv: list[str]) -> None:
-    """Run ``livebase <argv>`` in this process, writing ``[bench-gc2] <end ns> <ms> <collected>``
-    to stderr after every generation-2 collection (a stop-the-world pass over
-    every tracked object, which grows with the number of connections).
-    SIGUSR2 forces one (see ``forced_gc``)."""
+    """Run ``livebase <argv>`` in this process, writing
+    ``[bench-gc] <end ns> <ms> <generation> <collected>`` to stderr after every
+    garbage collection of generation 2 and every other one that took at least
+    5 ms. A collection stops the world for a pass over every tracked object of
+    the generations it collects, a number that grows with the connections.
+    SIGUSR2 forces a full one (see ``forced_gc``)."""
     import gc
 
     started: list[float] = [0.0]
 
     def on_gc(phase: str, info: dict[str, int]) -> None:
-        if info["generation"] != 2:
-            return
         if phase == "start":
             started[0] = time.perf_counter()
-        else:
-            ms = 1000 * (time.perf_counter() - started[0])
-            sys.stderr.write(f"{GC_TAG} {now_ns()} {ms:.1f} {info['collected']}\n")
+            return
+        ms = 1000 * (time.perf_counter() - started[0])
+        if info["generation"] == 2 or ms >= GC_LOG_MIN_MS:
+            sys.stderr.write(f"{GC_TAG} {now_ns()} {ms:.1f} {info['generation']} {info['collected']}\n")
             sys.stderr.flush()
 
     def collect_now(signum: int, frame: Any) -> None:
-        # SIGUSR2: a full collection right now (logged by on_gc), and how many
-        # objects it had to visit: the pause every full collection costs.
+        # A full collection right now (logged by on_gc), and how many objects
+        # it had to visit: the pause every full collection costs.
         tracked = len(gc.get_objects())
         gc.collect()
         sys.stderr.write(f"{GC_OBJECTS_TAG} {now_ns()} {tracked}\n")
@@ -522,14 +524,14 @@ def gclog_main(argv: list[str]) -> None:
     sys.exit(main())
 
 
-def gc_pauses(server: Server, start_ns: int, end_ns: int) -> list[float]:
-    """Durations (ms) of the full collections a ``gc_log`` server logged between two CLOCK_MONOTONIC times."""
+def gc_pauses(server: Server, start_ns: int, end_ns: int) -> list[tuple[int, float]]:
+    """(generation, ms) of the collections a ``gc_log`` server logged between two CLOCK_MONOTONIC times."""
     out = []
     for line in server.log_path.read_text(errors="replace").splitlines():
-        if line.startswith(GC_TAG):
-            _, end, ms, _ = line.split()
+        if line.startswith(GC_TAG + " "):
+            _, end, ms, generation, _ = line.split()
             if start_ns <= int(end) <= end_ns:
-                out.append(float(ms))
+                out.append((int(generation), float(ms)))
     return out
 
 
@@ -545,8 +547,8 @@ async def forced_gc(server: Server, timeout: float = 15.0) -> tuple[float, int]:
             if line.startswith(GC_OBJECTS_TAG) and int(line.split()[1]) >= start:
                 objects = int(line.split()[2])
         if objects is not None:
-            pauses = gc_pauses(server, start, now_ns())
-            return (pauses[-1] if pauses else float("nan")), objects
+            full = [ms for generation, ms in gc_pauses(server, start, now_ns()) if generation == 2]
+            return (full[-1] if full else float("nan")), objects
     raise RuntimeError(f"{server.label} did not report a forced collection within {timeout}s")
 
 
@@ -640,7 +642,7 @@ def _wait_port(server: Server, timeout: float = 60.0) -> None:
 def start_livebase(work: Path, name: str = "livebase", *, gc_log: bool = False) -> Server:
     """``livebase serve`` on a fresh copy of bench/apps/syncbench; with
     ``gc_log``, the same CLI run in-process by ``sync_common.py gclog``, which
-    logs every full garbage collection (see ``gc_pauses``)."""
+    logs every long garbage collection (see ``gc_pauses``)."""
     project = work / name
     shutil.copytree(APP / "functions", project / "functions", ignore=shutil.ignore_patterns("__pycache__"))
     port, site_port = free_port(), free_port()
@@ -1020,7 +1022,7 @@ class Profiler:
             proc.wait()
 
 
-def summarize_profile(path: Path, top: int = 14) -> str:
+def summarize_profile(path: Path, top: int = 20) -> str:
     """Where the samples are: inclusive share of the interesting frames, and self time by line."""
     total = 0
     own: dict[str, int] = {}

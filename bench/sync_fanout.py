@@ -1,6 +1,6 @@
 """Fan-out: how long one commit takes to reach K subscribers, next to a bare broadcast.
 
-    .venv/bin/python bench/sync_fanout.py            # K = 100, 500, 1000; 11 rounds each (~1 min)
+    .venv/bin/python bench/sync_fanout.py            # K = 100, 500, 1000; 21 rounds each (~20 s)
     .venv/bin/python bench/sync_fanout.py --quick    # K = 100, 500; 5 rounds
     .venv/bin/python bench/sync_fanout.py --profile /tmp/fanout.txt   # + py-spy on Livebase at K=500
 
@@ -192,7 +192,7 @@ async def profile(bench: Bench, k: int, out: Path, seconds: float) -> None:
 
 async def main(args: argparse.Namespace) -> int:
     ks = [int(x) for x in args.k.split(",")] if args.k else ([100, 500] if args.quick else [100, 500, 1000])
-    rounds = args.rounds or (5 if args.quick else 11)
+    rounds = args.rounds or (5 if args.quick else 21)
     warmup = 1 if args.quick else 2
     await wait_quiet(args.wait_quiet)
     info = machine_info()
@@ -232,7 +232,7 @@ def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="K = 100, 500 and 5 rounds")
     p.add_argument("--k", help="comma-separated subscriber counts (default 100,500,1000)")
-    p.add_argument("--rounds", type=int, help="measured rounds per K and side (default 11)")
+    p.add_argument("--rounds", type=int, help="measured rounds per K and side (default 21)")
     p.add_argument("--procs", type=int, default=2, help="client processes (default 2)")
     p.add_argument("--payload", type=int, default=200, help="bytes of padding in the query result (default 200)")
     p.add_argument("--wait-quiet", type=float, default=0, metavar="S",

@@ -92,8 +92,6 @@ def _describe_report(report: Any) -> None:
 
 class _ServerLogFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        if record.name == "livebase.functions":
-            return record.getMessage()
         text = f"{record.levelname} {record.name}: {record.getMessage()}"
         if record.exc_info:
             text += "\n" + self.formatException(record.exc_info)

@@ -56,6 +56,8 @@ def _decode_cursor(key: bytes, cursor: str, fingerprint: bytes) -> bytes | str:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
     except ValueError:
         raw = b""
+    if base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=") != cursor:
+        raw = b""  # only the canonical spelling (unused bits zero) is a cursor
     payload, mac = raw[:-_MAC_LEN], raw[-_MAC_LEN:]
     if (
         len(payload) < 14
@@ -166,7 +168,7 @@ class Query:
         scan = self._start(page_hint=n + 1 if not self._filters else 64)
         out = []
         try:
-            for doc in self._rows(scan):
+            for doc in self._rows(scan) if self._filters else scan:
                 out.append(doc)
                 if len(out) >= n:
                     break

@@ -151,7 +151,15 @@ class _BaseCtx:
         self._now_ms = now_ms
         self._read_time = False
         # Seeded afresh for every execution, like Convex's Math.random.
-        self.random = random.Random(os.urandom(16) if seed is None else seed)
+        self._seed = seed
+        self._random: random.Random | None = None
+
+    @property
+    def random(self) -> random.Random:
+        """A random generator seeded afresh for this execution."""
+        if self._random is None:
+            self._random = random.Random(os.urandom(16) if self._seed is None else self._seed)
+        return self._random
 
     def now(self) -> float:
         """Milliseconds since the epoch, fixed for the whole execution."""

@@ -32,11 +32,11 @@ from livebase.functions.logs import LogCollector, current_collector
 from livebase.functions.paths import InvalidPath, canonical_path
 from livebase.functions.registry import Registry
 from livebase.functions.session_requests import find_session_request, record_session_request
-from livebase.functions.time_limit import QUERY_MUTATION_LIMIT_S, time_limit
+from livebase.functions.time_limit import QUERY_MUTATION_LIMIT_S, arm, disarm
 from livebase.persistence.base import SnapshotReader
 from livebase.schema.validators import ValidationError
 from livebase.values.limits import MAX_FUNCTION_ARGS_SIZE, MAX_FUNCTION_RESULT_SIZE
-from livebase.values.model import normalize_value, normalize_value_sized
+from livebase.values.model import normalize_value, normalize_value_checked, normalize_value_sized
 from livebase.values.sort_key import sort_key
 from livebase.values.wire import to_clean_json
 
@@ -64,6 +64,7 @@ class Outcome:
     error_detail: str | None = None  # unredacted error for the server log
     journal: str | None = None  # a query's journal (paginate() end cursors)
     size: int = 0  # the result's size in bytes
+    plain: bool = False  # the value is plain JSON (see normalize_value_checked)
     log_lines: list[str] = field(default_factory=list)
     ts: int = 0  # commit ts of a mutation, snapshot ts of a query
     read_set: ReadSet | None = None
@@ -274,8 +275,10 @@ class FunctionRunner:
     def _check_result(self, fn: FunctionDefinition, path: str, result: Any, outcome: Outcome) -> Any:
         request_id = outcome.request_id
         try:
-            value, size = normalize_value_sized(result, where="return value")
+            value, size, plain = normalize_value_checked(result, where="return value")
             outcome.size = size
+            # A returns= validator may turn ints into Int64: then not plain.
+            outcome.plain = plain and fn.returns is None
         except InvalidValue as e:
             raise FailedCall(self._system_message(request_id, f"{path} returned an invalid value: {e.message}")) from None
         if size > MAX_FUNCTION_RESULT_SIZE:
@@ -302,6 +305,7 @@ class FunctionRunner:
         request_id: str | None = None,
         idempotency_key: tuple[str, int] | None = None,
         txn_hook: Callable[[Transaction, Any], None] | None = None,
+        args_checked: bool = False,
     ) -> Outcome:
         """Run any function by path. ``kind`` (if given) must match its kind.
 
@@ -310,6 +314,7 @@ class FunctionRunner:
         transaction, and a repeat returns the stored result. ``txn_hook(txn,
         result)`` runs inside a mutation's transaction after its handler
         succeeded (the scheduler marks a job done atomically with it).
+        ``args_checked``: the caller already ran ``check_args`` on ``args``.
 
         Raises ``InvalidPath`` for an unparsable path; every other failure
         is reported in the returned ``Outcome``.
@@ -322,7 +327,7 @@ class FunctionRunner:
         try:
             fn = self.resolve(canonical, kind, internal_ok=internal_ok, request_id=request_id)
             outcome.kind = fn.kind
-            checked = self.check_args(fn, canonical, args, request_id)
+            checked = args if args_checked else self.check_args(fn, canonical, args, request_id)
             if fn.kind == QUERY:
                 self._run_query(fn, canonical, checked, identity, outcome)
             elif fn.kind == MUTATION:
@@ -352,9 +357,12 @@ class FunctionRunner:
         """Call a sync handler with log capture; user exceptions become FailedCall."""
         collector = LogCollector()
         token = current_collector.set(collector)
+        timer = arm(self.time_limit_s)
         try:
-            with time_limit(self.time_limit_s):
+            try:
                 result = fn.handler(ctx, **args)
+            finally:
+                disarm(timer, self.time_limit_s)
         except FailedCall:
             raise
         except Exception as exc:  # user code may raise anything

@@ -10,8 +10,6 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from livebase.errors import LivebaseError
@@ -48,20 +46,27 @@ def _can_use_signal() -> bool:
     return True
 
 
-@contextmanager
-def time_limit(limit: float = QUERY_MUTATION_LIMIT_S) -> Iterator[None]:
+def arm(limit: float = QUERY_MUTATION_LIMIT_S) -> tuple[float, float | None, bool]:
+    """Start timing a handler; pass the result to ``disarm`` when it returns.
+
+    (Two plain calls instead of a context manager: this runs for every
+    query and mutation.)"""
     global _running_limit
-    started = time.monotonic()
     use_signal = _can_use_signal()
     outer = _running_limit
     _running_limit = limit
     if use_signal:
         signal.setitimer(signal.ITIMER_REAL, limit)
-    try:
-        yield
-    finally:
-        if use_signal:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-        _running_limit = outer
+    return time.monotonic(), outer, use_signal
+
+
+def disarm(token: tuple[float, float | None, bool], limit: float = QUERY_MUTATION_LIMIT_S) -> None:
+    """Stop the timer; raise ``FunctionTimeout`` if the handler ran too long."""
+    global _running_limit
+    started, outer, use_signal = token
+    if use_signal:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    _running_limit = outer
     if time.monotonic() - started > limit:
         raise FunctionTimeout(_message(limit))
+

@@ -106,6 +106,7 @@ class LivebaseApp:
         await self.scheduler.stop()
         await self.sync.stop()
         await self.files.close()
+        self.logs.flush()
         await self.db.committer.wait_idle()
         self.db.close()
 
@@ -199,7 +200,13 @@ class LivebaseApp:
             if hit is not None:
                 return hit
         outcome = await self.runner.run(
-            canonical, args, kind=kind, identity=identity, internal_ok=internal_ok, request_id=request_id
+            canonical,
+            args,
+            kind=kind,
+            identity=identity,
+            internal_ok=internal_ok,
+            request_id=request_id,
+            args_checked=cacheable,
         )
         if cacheable and outcome.ok:
             self.sync.remember_query(canonical, args, identity, outcome)
@@ -235,9 +242,10 @@ class LivebaseApp:
             return error_response(500, "InternalServerError", f"[Request ID: {request_id}] Internal server error")
 
         sync = SyncEndpoint(self)
+        http_api = HttpApi(self)
         app = Starlette(
             routes=[
-                *HttpApi(self).routes(),
+                *http_api.routes(),
                 *storage_routes(self),
                 *admin_routes(self),
                 WebSocketRoute("/api/sync", sync),
@@ -255,13 +263,13 @@ class LivebaseApp:
                 )
             ],
         )
-        return _front_door(app, sync)
+        return _front_door(app, sync, http_api)
 
 
 _SYNC_PATH = re.compile(r"^/api/(?:[^/]+/)?sync$")
 
 
-def _front_door(app: Any, sync: SyncEndpoint) -> Any:
+def _front_door(app: Any, sync: SyncEndpoint, http_api: HttpApi) -> Any:
     """The outermost ASGI callable.
 
     Collapses duplicate slashes (a deployment URL with a trailing slash gives
@@ -269,6 +277,8 @@ def _front_door(app: Any, sync: SyncEndpoint) -> Any:
     endpoint with the server's own ``send``: no middleware wraps it, so the
     endpoint can tell when a client's socket is backed up.
     """
+
+    fast_paths = HttpApi.FAST_PATHS
 
     async def asgi(scope: dict[str, Any], receive: Any, send: Any) -> None:
         path = scope.get("path", "")
@@ -279,6 +289,9 @@ def _front_door(app: Any, sync: SyncEndpoint) -> Any:
             scope["path"] = path
         if scope["type"] == "websocket" and _SYNC_PATH.match(path):
             await sync(scope, receive, send)
+            return
+        if scope["type"] == "http" and scope["method"] == "POST" and path in fast_paths:
+            await http_api.fast_call(scope, receive, send)
             return
         await app(scope, receive, send)
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from collections import deque
-from typing import Any
+from typing import Any, TextIO
 
 import orjson
 
@@ -36,23 +37,48 @@ def entry_of(outcome: Outcome) -> dict[str, Any]:
     return entry
 
 
+# Lines for the server log are written in batches: a write (and flush) per
+# run would cost more than a fast query itself.
+FLUSH_DELAY_S = 0.02
+
+
 class FunctionLog:
-    def __init__(self, *, json_lines: bool) -> None:
+    def __init__(self, *, json_lines: bool, stream: TextIO | None = None) -> None:
         self.recent: deque[dict[str, Any]] = deque(maxlen=HISTORY)
         self._followers: set[asyncio.Queue[dict[str, Any] | None]] = set()
         self.json_lines = json_lines
+        # Printed when the CLI asked for Livebase's INFO records (serve, dev).
+        self._stream = stream if stream is not None else (sys.stderr if log.isEnabledFor(logging.INFO) else None)
+        self._pending: list[str] = []
+        self._flush_handle: asyncio.TimerHandle | None = None
 
     def record(self, outcome: Outcome) -> None:
         entry = entry_of(outcome)
         self.recent.append(entry)
-        if log.isEnabledFor(logging.INFO):
-            log.info("%s", self.format(entry), extra={"livebase_run": entry})
+        if self._stream is not None:
+            self._pending.append(self.format(entry))
+            if self._flush_handle is None:
+                try:
+                    self._flush_handle = asyncio.get_running_loop().call_later(FLUSH_DELAY_S, self.flush)
+                except RuntimeError:  # no event loop: write now
+                    self.flush()
         for queue in list(self._followers):
             try:
                 queue.put_nowait(entry)
             except asyncio.QueueFull:
                 # A follower that doesn't keep up is cut off, not waited for.
                 self._followers.discard(queue)
+
+    def flush(self) -> None:
+        self._flush_handle = None
+        if self._pending and self._stream is not None:
+            text = "\n".join(self._pending) + "\n"
+            self._pending = []
+            try:
+                self._stream.write(text)
+                self._stream.flush()
+            except (OSError, ValueError):  # stderr closed: nothing to do
+                pass
 
     def format(self, entry: dict[str, Any]) -> str:
         if self.json_lines:

@@ -60,6 +60,7 @@ class QueryInstance:
         "key",
         "log_lines",
         "path",
+        "plain",
         "read_set",
         "reads_identity",
         "size",
@@ -89,6 +90,7 @@ class QueryInstance:
         self.log_lines: list[str] = []
         self.handles: list[tuple[int, bytes, bytes | None]] = []
         self.read_set: ReadSet | None = None
+        self.plain = False
         self.reads_identity = False
         self.expires_at = 0.0
         self.size = 0
@@ -152,6 +154,7 @@ class QueryInstance:
         if outcome.journal is not None:
             self.journal = outcome.journal
         self.read_set = outcome.read_set
+        self.plain = outcome.plain
         self.reads_identity = outcome.reads_identity
         self.expires_at = time.monotonic() + TIME_DEPENDENT_TTL_S if outcome.reads_time else 0.0
         self.generation = generation
@@ -172,6 +175,7 @@ class QueryInstance:
         o = Outcome(request_id, self.path, "query")
         o.ts = self.ts
         o.read_set = self.read_set
+        o.plain = self.plain
         o.reads_identity = self.reads_identity
         o.log_lines = self.log_lines
         if self.error_message is None:

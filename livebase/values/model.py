@@ -147,6 +147,8 @@ def _normalize(value: Any, depth: int, size: list[int]) -> Any:
         )
     if t is float:
         size[0] += 9
+        if value - value != 0.0 or (value == 0.0 and math.copysign(1.0, value) < 0):
+            size[1] += 1  # NaN, ±inf or -0.0: not plain JSON
         return float_to_number(value)
     if value is None or t is bool:
         size[0] += 1
@@ -176,7 +178,7 @@ def _normalize(value: Any, depth: int, size: list[int]) -> Any:
                 n += len(k) + 10
                 out[k] = v
                 continue
-            if tv is float and not v.is_integer():  # integral floats become ints below
+            if tv is float and not v.is_integer() and v - v == 0.0:  # finite, not integral
                 n += len(k) + 10
                 out[k] = v
                 continue
@@ -207,13 +209,16 @@ def _normalize(value: Any, depth: int, size: list[int]) -> Any:
         return out_list
     if t is Int64:
         size[0] += 9
+        size[1] += 1
         return value
     if t is bytes:
         size[0] += len(value) + 2
+        size[1] += 1
         return value
     if t is bytearray or t is memoryview:
         b = bytes(value)
         size[0] += len(b) + 2
+        size[1] += 1
         return b
     if isinstance(value, int) and not isinstance(value, bool):
         if isinstance(value, Int64):
@@ -239,7 +244,7 @@ def normalize_value(value: Any, *, where: str = "value") -> Any:
     ``where`` names the value in error messages ("args", "document", ...).
     Raises ``InvalidValue`` naming the path of the first bad part.
     """
-    size = [0]
+    size = [0, 0]
     try:
         return _normalize(value, 0, size)
     except _PathError as e:
@@ -248,12 +253,20 @@ def normalize_value(value: Any, *, where: str = "value") -> Any:
 
 def normalize_value_sized(value: Any, *, where: str = "value") -> tuple[Any, int]:
     """Like ``normalize_value`` and also returns the value's size in bytes."""
-    size = [0]
+    out, size, _plain = normalize_value_checked(value, where=where)
+    return out, size
+
+
+def normalize_value_checked(value: Any, *, where: str = "value") -> tuple[Any, int, bool]:
+    """Like ``normalize_value``; also returns the size in bytes and whether
+    the value is plain JSON (no Int64, bytes, NaN, ±inf or -0.0), which the
+    clean JSON format can send without converting anything."""
+    size = [0, 0]
     try:
         out = _normalize(value, 0, size)
     except _PathError as e:
         raise InvalidValue(f"Invalid value at {format_path(where, e.path)}: {e.message}") from None
-    return out, size[0]
+    return out, size[0], size[1] == 0
 
 
 def check_int64(value: int) -> Int64:

@@ -45,6 +45,7 @@ from livebase.server.responses import HttpError, error_response
 from livebase.server.storage_routes import storage_routes
 from livebase.server.sync_endpoint import SyncEndpoint
 from livebase.sync.engine import SyncEngine
+from livebase.sync.query_cache import args_key
 from livebase.values.sort_key import sort_key
 
 log = logging.getLogger("livebase.server")
@@ -196,7 +197,8 @@ class LivebaseApp:
             except FailedCall:
                 cacheable = False
         if cacheable:
-            hit = await self.sync.cached_query(canonical, args, identity, request_id)
+            akey = args_key(args)
+            hit = self.sync.cached_query(canonical, akey, identity, request_id)
             if hit is not None:
                 return hit
         outcome = await self.runner.run(
@@ -209,7 +211,7 @@ class LivebaseApp:
             args_checked=cacheable,
         )
         if cacheable and outcome.ok:
-            self.sync.remember_query(canonical, args, identity, outcome)
+            self.sync.remember_query(canonical, args, akey, identity, outcome)
         return outcome
 
     async def run_queries_at_one_snapshot(

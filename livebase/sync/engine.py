@@ -308,19 +308,22 @@ class SyncEngine:
 
     # -- HTTP query cache ----------------------------------------------------------------
 
-    async def cached_query(self, path: str, args: dict[str, Any], identity: Identity | None, request_id: str) -> Outcome | None:
-        inst = self.cache.find(path, args_key(args), identity)
+    def cached_query(self, path: str, akey: bytes, identity: Identity | None, request_id: str) -> Outcome | None:
+        """A valid cached result of ``path`` with arguments key ``akey`` (see
+        ``args_key``), as an outcome, or None."""
+        inst = self.cache.find(path, akey, identity)
         if inst is not None and inst.valid_now(self.generation):
             if not inst.subscribers:
                 self.cache.touch_idle(inst)
             return inst.outcome(request_id)
         return None
 
-    def remember_query(self, path: str, args: dict[str, Any], identity: Identity | None, outcome: Outcome) -> None:
+    def remember_query(
+        self, path: str, args: dict[str, Any], akey: bytes, identity: Identity | None, outcome: Outcome
+    ) -> None:
         """Cache an HTTP query's result if it is valid at a published timestamp."""
         if outcome.read_set is None or outcome.ts > self.db.committer.published_ts:
             return
-        akey = args_key(args)
         # Admission: cache a query the second time it is asked, so one-off
         # queries don't pay for caching nor push useful entries out.
         seen_key = (path, akey, identity.cache_key if identity else None)

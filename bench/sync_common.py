@@ -130,7 +130,9 @@ class Conn(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         if not self.opened.done():
-            self.opened.set_exception(ConnectionError(f"connection lost during the handshake: {exc}"))
+            self.opened.set_exception(
+                ConnectionError(f"connection lost during the handshake: {exc}")
+            )
         if self.transition_waiter is not None and not self.transition_waiter.done():
             self.transition_waiter.set_exception(ConnectionError("connection lost"))
         self.group.lost += 1
@@ -254,7 +256,15 @@ class Group:
             self.pending -= 1
             if self.pending == 0:
                 self.marker = None
-                self.emit({"event": "all", "group": self.name, "marker": marker.decode(), "times": self.times, "size": self.size})
+                self.emit(
+                    {
+                        "event": "all",
+                        "group": self.name,
+                        "marker": marker.decode(),
+                        "times": self.times,
+                        "size": self.size,
+                    }
+                )
 
     def arm(self, marker: str) -> None:
         self.times = []
@@ -343,25 +353,45 @@ class ClientProcess:
                 await asyncio.wait_for(conn.opened, timeout)
                 group.conns.append(conn)
                 if convex:
-                    conn.send_text(orjson.dumps({
-                        "type": "Connect", "sessionId": str(uuid.uuid4()), "connectionCount": 0,
-                        "lastCloseReason": "InitialConnect", "clientTs": 0,
-                    }))
+                    conn.send_text(
+                        orjson.dumps(
+                            {
+                                "type": "Connect",
+                                "sessionId": str(uuid.uuid4()),
+                                "connectionCount": 0,
+                                "lastCloseReason": "InitialConnect",
+                                "clientTs": 0,
+                            }
+                        )
+                    )
                     if spec is not None:
                         await self.subscribe(group, conn, spec, timeout)
 
         await asyncio.gather(*(one(i) for i in range(cmd["n"])))
-        return {"connected": len(group.conns), "failed_queries": group.failed_queries, "elapsed_s": time.perf_counter() - started}
+        return {
+            "connected": len(group.conns),
+            "failed_queries": group.failed_queries,
+            "elapsed_s": time.perf_counter() - started,
+        }
 
     async def subscribe(self, group: Group, conn: Conn, spec: SubSpec, timeout: float) -> None:
         mods = []
         for args in spec.queries(conn.index):
-            mods.append({"type": "Add", "queryId": conn.next_query_id, "udfPath": spec.path, "args": [args]})
+            mods.append(
+                {"type": "Add", "queryId": conn.next_query_id, "udfPath": spec.path, "args": [args]}
+            )
             conn.next_query_id += 1
         conn.transition_waiter = asyncio.get_running_loop().create_future()
-        conn.send_text(orjson.dumps({
-            "type": "ModifyQuerySet", "baseVersion": conn.query_set, "newVersion": conn.query_set + 1, "modifications": mods,
-        }))
+        conn.send_text(
+            orjson.dumps(
+                {
+                    "type": "ModifyQuerySet",
+                    "baseVersion": conn.query_set,
+                    "newVersion": conn.query_set + 1,
+                    "modifications": mods,
+                }
+            )
+        )
         conn.query_set += 1
         payload = await asyncio.wait_for(conn.transition_waiter, timeout)
         conn.transition_waiter = None
@@ -453,7 +483,10 @@ async def baseline_main_async(ws_port: int, http_port: int) -> None:
                     broadcast(clients, baseline_message(body["marker"], int(body["size"])))
                     sent = len(clients)
                 out = orjson.dumps({"sent": sent, "clients": len(clients)})
-                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(out), out))
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                    % (len(out), out)
+                )
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
@@ -462,7 +495,9 @@ async def baseline_main_async(ws_port: int, http_port: int) -> None:
     # compression=None: Livebase doesn't negotiate permessage-deflate either.
     # backlog: asyncio's default of 100 drops SYNs when clients connect in
     # bursts (each drop costs a 1 s retransmit); uvicorn uses 2048.
-    async with serve(handler, "127.0.0.1", ws_port, compression=None, max_size=16 << 20, backlog=2048):
+    async with serve(
+        handler, "127.0.0.1", ws_port, compression=None, max_size=16 << 20, backlog=2048
+    ):
         server = await asyncio.start_server(http, "127.0.0.1", http_port)
         async with server:
             await asyncio.Event().wait()
@@ -505,7 +540,9 @@ def gclog_main(argv: list[str]) -> None:
             return
         ms = 1000 * (time.perf_counter() - started[0])
         if info["generation"] == 2 or ms >= GC_LOG_MIN_MS:
-            sys.stderr.write(f"{GC_TAG} {now_ns()} {ms:.1f} {info['generation']} {info['collected']}\n")
+            sys.stderr.write(
+                f"{GC_TAG} {now_ns()} {ms:.1f} {info['generation']} {info['collected']}\n"
+            )
             sys.stderr.flush()
 
     def collect_now(signum: int, frame: Any) -> None:
@@ -604,7 +641,11 @@ def _spawn(cmd: list[str], log_path: Path, cwd: Path) -> subprocess.Popen[bytes]
     log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
     try:
         return subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
             preexec_fn=_die_with_parent,
         )
     finally:
@@ -626,7 +667,9 @@ def _wait_port(server: Server, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.proc.poll() is not None:
-            raise RuntimeError(f"{server.label} exited with {server.proc.returncode}:\n{server.log_path.read_text()[-3000:]}")
+            raise RuntimeError(
+                f"{server.label} exited with {server.proc.returncode}:\n{server.log_path.read_text()[-3000:]}"
+            )
         try:
             with socket.create_connection((server.host, server.http_port), timeout=1) as s:
                 s.sendall(b"GET /version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
@@ -636,7 +679,9 @@ def _wait_port(server: Server, timeout: float = 60.0) -> None:
             pass
         time.sleep(0.05)
     server.stop()
-    raise RuntimeError(f"{server.label} did not answer within {timeout}s:\n{server.log_path.read_text()[-3000:]}")
+    raise RuntimeError(
+        f"{server.label} did not answer within {timeout}s:\n{server.log_path.read_text()[-3000:]}"
+    )
 
 
 def start_livebase(work: Path, name: str = "livebase", *, gc_log: bool = False) -> Server:
@@ -644,25 +689,54 @@ def start_livebase(work: Path, name: str = "livebase", *, gc_log: bool = False) 
     ``gc_log``, the same CLI run in-process by ``sync_common.py gclog``, which
     logs every long garbage collection (see ``gc_pauses``)."""
     project = work / name
-    shutil.copytree(APP / "functions", project / "functions", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        APP / "functions", project / "functions", ignore=shutil.ignore_patterns("__pycache__")
+    )
     port, site_port = free_port(), free_port()
     exe = Path(sys.executable).with_name("livebase")
     if gc_log:
         prefix = [sys.executable, str(Path(__file__).resolve()), "gclog"]
     else:
         prefix = [str(exe)] if exe.exists() else [sys.executable, "-m", "livebase.cli.main"]
-    cmd = [*prefix, "serve", "--dir", str(project), "--port", str(port), "--site-port", str(site_port)]
+    cmd = [
+        *prefix,
+        "serve",
+        "--dir",
+        str(project),
+        "--port",
+        str(port),
+        "--site-port",
+        str(site_port),
+    ]
     log_path = work / f"{name}.log"
-    server = Server("Livebase", _spawn(cmd, log_path, project), "127.0.0.1", port, port, "/api/sync", log_path)
+    server = Server(
+        "Livebase", _spawn(cmd, log_path, project), "127.0.0.1", port, port, "/api/sync", log_path
+    )
     _wait_port(server)
     return server
 
 
 def start_baseline(work: Path) -> Server:
     ws_port, http_port = free_port(), free_port()
-    cmd = [sys.executable, str(Path(__file__).resolve()), "baseline", "--ws-port", str(ws_port), "--http-port", str(http_port)]
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "baseline",
+        "--ws-port",
+        str(ws_port),
+        "--http-port",
+        str(http_port),
+    ]
     log_path = work / "baseline.log"
-    server = Server("bare websockets", _spawn(cmd, log_path, work), "127.0.0.1", http_port, ws_port, "/", log_path)
+    server = Server(
+        "bare websockets",
+        _spawn(cmd, log_path, work),
+        "127.0.0.1",
+        http_port,
+        ws_port,
+        "/",
+        log_path,
+    )
     _wait_port(server)
     return server
 
@@ -746,7 +820,9 @@ class HttpConn:
 
 async def call_mutation(http: HttpConn, path: str, args: dict[str, Any]) -> tuple[int, int, Any]:
     """An HTTP mutation; returns (sent_ns, answered_ns, value); raises on any error."""
-    sent, answered, status, body = await http.post("/api/mutation", {"path": path, "args": args, "format": "json"})
+    sent, answered, status, body = await http.post(
+        "/api/mutation", {"path": path, "args": args, "format": "json"}
+    )
     if status != 200 or not isinstance(body, dict) or body.get("status") != "success":
         raise RuntimeError(f"mutation {path} failed: HTTP {status} {str(body)[:400]}")
     return sent, answered, body.get("value")
@@ -771,8 +847,13 @@ class ClientPool:
             log = open(self.work / f"client{i}.log", "ab")  # noqa: SIM115 - handed to the child
             try:
                 proc = await asyncio.create_subprocess_exec(
-                    sys.executable, str(Path(__file__).resolve()), "client",
-                    stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=log, limit=64 << 20,
+                    sys.executable,
+                    str(Path(__file__).resolve()),
+                    "client",
+                    stdin=asyncio.subprocess.PIPE,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=log,
+                    limit=64 << 20,
                 )
             finally:
                 log.close()
@@ -804,7 +885,9 @@ class ClientPool:
         while True:
             line = await proc.stdout.readline()
             if not line:
-                err = RuntimeError(f"client process {i} exited (see {self.work / f'client{i}.log'})")
+                err = RuntimeError(
+                    f"client process {i} exited (see {self.work / f'client{i}.log'})"
+                )
                 for fut in self.pending.values():
                     if not fut.done():
                         fut.set_exception(err)
@@ -833,13 +916,26 @@ class ClientPool:
             raise RuntimeError(f"client process {i}: {cmd['cmd']} failed: {reply.get('error')}")
         return reply
 
-    async def all(self, cmd: dict[str, Any], timeout: float, per_proc: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    async def all(
+        self, cmd: dict[str, Any], timeout: float, per_proc: list[dict[str, Any]] | None = None
+    ) -> list[dict[str, Any]]:
         extra = per_proc or [{} for _ in self.procs]
-        return list(await asyncio.gather(*(self._request(i, {**cmd, **extra[i]}, timeout) for i in range(len(self.procs)))))
+        return list(
+            await asyncio.gather(
+                *(self._request(i, {**cmd, **extra[i]}, timeout) for i in range(len(self.procs)))
+            )
+        )
 
     async def connect(
-        self, group: str, server: Server, n: int, *, convex: bool, subs: dict[str, Any] | None = None,
-        timeout: float = 120.0, concurrency: int = 64,
+        self,
+        group: str,
+        server: Server,
+        n: int,
+        *,
+        convex: bool,
+        subs: dict[str, Any] | None = None,
+        timeout: float = 120.0,
+        concurrency: int = 64,
     ) -> float:
         """Open ``n`` sockets (and subscribe them); returns the seconds it took."""
         shares = [n // self.nprocs + (1 if i < n % self.nprocs else 0) for i in range(self.nprocs)]
@@ -847,10 +943,19 @@ class ClientPool:
         self.sizes[group] = shares
         started = time.perf_counter()
         cmd = {
-            "cmd": "connect", "group": group, "host": server.host, "port": server.ws_port, "path": server.ws_path,
-            "protocol": "convex" if convex else "raw", "subs": subs, "timeout": timeout, "concurrency": concurrency,
+            "cmd": "connect",
+            "group": group,
+            "host": server.host,
+            "port": server.ws_port,
+            "path": server.ws_path,
+            "protocol": "convex" if convex else "raw",
+            "subs": subs,
+            "timeout": timeout,
+            "concurrency": concurrency,
         }
-        replies = await self.all(cmd, timeout, [{"n": s, "offset": o} for s, o in zip(shares, offsets, strict=True)])
+        replies = await self.all(
+            cmd, timeout, [{"n": s, "offset": o} for s, o in zip(shares, offsets, strict=True)]
+        )
         connected = sum(r["connected"] for r in replies)
         if connected != n:
             raise RuntimeError(f"{group}: only {connected} of {n} connections opened")
@@ -858,7 +963,9 @@ class ClientPool:
 
     async def subscribe(self, group: str, subs: dict[str, Any], timeout: float = 120.0) -> float:
         started = time.perf_counter()
-        await self.all({"cmd": "subscribe", "group": group, "subs": subs, "timeout": timeout}, timeout)
+        await self.all(
+            {"cmd": "subscribe", "group": group, "subs": subs, "timeout": timeout}, timeout
+        )
         return time.perf_counter() - started
 
     async def arm(self, group: str, marker: str) -> None:
@@ -984,7 +1091,9 @@ async def wait_quiet(max_wait: float, threshold_pct: float = 25.0, window_s: int
         if quiet >= window_s:
             print(f"machine quiet: {last:.0f}% of a core busy over the last second")
             return
-    print(f"WARNING: the machine did not get quiet within {max_wait:.0f} s ({last:.0f}% of a core busy): figures will be noisy")
+    print(
+        f"WARNING: the machine did not get quiet within {max_wait:.0f} s ({last:.0f}% of a core busy): figures will be noisy"
+    )
 
 
 class Profiler:
@@ -999,8 +1108,21 @@ class Profiler:
         if not Path(pyspy).exists():
             print("profiling needs py-spy: .venv/bin/pip install py-spy")
             return False
-        cmd = [pyspy, "record", "--pid", str(self.pid), "--rate", "1000", "--format", "raw", "--nonblocking",
-               "--duration", str(int(self.seconds)), "--output", str(self.out)]
+        cmd = [
+            pyspy,
+            "record",
+            "--pid",
+            str(self.pid),
+            "--rate",
+            "1000",
+            "--format",
+            "raw",
+            "--nonblocking",
+            "--duration",
+            str(int(self.seconds)),
+            "--output",
+            str(self.out),
+        ]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         return True
 
@@ -1035,14 +1157,26 @@ def summarize_profile(path: Path, top: int = 20) -> str:
         total += n
         frames = stack.split(";")
         own[frames[-1]] = own.get(frames[-1], 0) + n
-        for name in {f.rsplit(":", 1)[0] + ")" for f in frames if any(m in f for m in ("livebase/", "uvicorn/", "websockets/", "starlette/", "sqlite"))}:
+        for name in {
+            f.rsplit(":", 1)[0] + ")"
+            for f in frames
+            if any(m in f for m in ("livebase/", "uvicorn/", "websockets/", "starlette/", "sqlite"))
+        }:
             incl[name] = incl.get(name, 0) + n
     if not total:
         return f"no samples in {path}"
     lines = [f"py-spy: {total} samples of the Livebase server ({path}); inclusive share:"]
-    lines += [f"  {100 * v / total:5.1f}%  {k}" for k, v in sorted(incl.items(), key=lambda kv: -kv[1])[:top]]
-    lines.append("self time (innermost Python line; native calls such as socket writes count here):")
-    lines += [f"  {100 * v / total:5.1f}%  {k}" for k, v in sorted(own.items(), key=lambda kv: -kv[1])[:top]]
+    lines += [
+        f"  {100 * v / total:5.1f}%  {k}"
+        for k, v in sorted(incl.items(), key=lambda kv: -kv[1])[:top]
+    ]
+    lines.append(
+        "self time (innermost Python line; native calls such as socket writes count here):"
+    )
+    lines += [
+        f"  {100 * v / total:5.1f}%  {k}"
+        for k, v in sorted(own.items(), key=lambda kv: -kv[1])[:top]
+    ]
     return "\n".join(lines)
 
 
@@ -1084,8 +1218,10 @@ def machine_info() -> dict[str, Any]:
 
 def print_machine(info: dict[str, Any]) -> None:
     load = ", ".join(f"{x:.2f}" for x in info["loadavg"])
-    print(f"{info['date']} | {info['cores']} cores ({info['cpu']}), shared by server and clients | "
-          f"Python {info['python']}, websockets {info['websockets']} | load avg before: {load}")
+    print(
+        f"{info['date']} | {info['cores']} cores ({info['cpu']}), shared by server and clients | "
+        f"Python {info['python']}, websockets {info['websockets']} | load avg before: {load}"
+    )
 
 
 def run(coro_fn: Callable[[], Any]) -> Any:
@@ -1102,5 +1238,7 @@ if __name__ == "__main__":
     elif len(sys.argv) > 1 and sys.argv[1] == "gclog":
         gclog_main(sys.argv[2:])
     else:
-        sys.exit("usage: sync_common.py client | baseline --ws-port P --http-port P | gclog <livebase args> "
-                 "(started by bench/sync_*.py)")
+        sys.exit(
+            "usage: sync_common.py client | baseline --ws-port P --http-port P | gclog <livebase args> "
+            "(started by bench/sync_*.py)"
+        )

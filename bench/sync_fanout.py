@@ -61,8 +61,23 @@ QUERY = {"path": "counter:get", "args": {"name": "fan"}}
 
 
 class Bench:
-    def __init__(self, pool: ClientPool, lb: Server, bl: Server, lb_http: HttpConn, bl_http: HttpConn, pad: str) -> None:
-        self.pool, self.lb, self.bl, self.lb_http, self.bl_http, self.pad = pool, lb, bl, lb_http, bl_http, pad
+    def __init__(
+        self,
+        pool: ClientPool,
+        lb: Server,
+        bl: Server,
+        lb_http: HttpConn,
+        bl_http: HttpConn,
+        pad: str,
+    ) -> None:
+        self.pool, self.lb, self.bl, self.lb_http, self.bl_http, self.pad = (
+            pool,
+            lb,
+            bl,
+            lb_http,
+            bl_http,
+            pad,
+        )
         self.seq = 0
         self.size = 0  # Livebase's Transition size: the baseline sends this many bytes
 
@@ -73,7 +88,9 @@ class Bench:
     async def livebase_round(self, group: str, k: int) -> dict[str, float]:
         marker = self.marker()
         await self.pool.arm(group, marker)
-        sent, answered, _ = await call_mutation(self.lb_http, "counter:set", {"name": "fan", "tag": marker, "pad": self.pad})
+        sent, answered, _ = await call_mutation(
+            self.lb_http, "counter:set", {"name": "fan", "tag": marker, "pad": self.pad}
+        )
         times, size = await self.pool.wait_all(group, marker, ROUND_TIMEOUT_S)
         assert len(times) == k
         self.size = size
@@ -82,7 +99,9 @@ class Bench:
     async def baseline_round(self, group: str, k: int) -> dict[str, float]:
         marker = self.marker()
         await self.pool.arm(group, marker)
-        sent, answered, status, body = await self.bl_http.post("/broadcast", {"marker": marker, "size": self.size})
+        sent, answered, status, body = await self.bl_http.post(
+            "/broadcast", {"marker": marker, "size": self.size}
+        )
         if status != 200 or body.get("sent") != k:
             raise RuntimeError(f"baseline broadcast reached {body} of {k} sockets (HTTP {status})")
         times, size = await self.pool.wait_all(group, marker, ROUND_TIMEOUT_S)
@@ -107,11 +126,20 @@ async def measure_k(bench: Bench, k: int, rounds: int, warmup: int) -> dict[str,
     t_lb = await pool.connect(lb_group, bench.lb, k, convex=True, subs=QUERY)
     t_bl = await pool.connect(bl_group, bench.bl, k, convex=False)
     try:
-        print(f"  K={k}: connected + subscribed in {t_lb:.1f} s (Livebase), connected in {t_bl:.1f} s (bare)", flush=True)
+        print(
+            f"  K={k}: connected + subscribed in {t_lb:.1f} s (Livebase), connected in {t_bl:.1f} s (bare)",
+            flush=True,
+        )
         for _ in range(warmup):
             await bench.livebase_round(lb_group, k)
             await bench.baseline_round(bl_group, k)
-        meter = CpuMeter({"livebase": [bench.lb.pid], "baseline": [bench.bl.pid], "clients": [os.getpid(), *pool.pids]})
+        meter = CpuMeter(
+            {
+                "livebase": [bench.lb.pid],
+                "baseline": [bench.bl.pid],
+                "clients": [os.getpid(), *pool.pids],
+            }
+        )
         lb_rounds, bl_rounds = [], []
         for r in range(rounds):
             # Alternate which side goes first, so drift hits both alike.
@@ -127,31 +155,49 @@ async def measure_k(bench: Bench, k: int, rounds: int, warmup: int) -> dict[str,
         cpu = meter.read()
         counts = await pool.counts(lb_group)
         if counts["lost"]:
-            raise RuntimeError(f"K={k}: {counts['lost']} Livebase sockets were closed during the rounds")
+            raise RuntimeError(
+                f"K={k}: {counts['lost']} Livebase sockets were closed during the rounds"
+            )
         # One Transition per socket for the subscription, then one per commit: no more, no fewer.
         expected = k * (1 + warmup + rounds)
         if counts["transitions"] != expected:
-            raise RuntimeError(f"K={k}: the sockets received {counts['transitions']} Transitions, expected {expected}")
+            raise RuntimeError(
+                f"K={k}: the sockets received {counts['transitions']} Transitions, expected {expected}"
+            )
     finally:
         await pool.close(lb_group)
         await pool.close(bl_group)
 
     def summary(rs: list[dict[str, float]]) -> dict[str, float]:
-        return {key: median([r[key] for r in rs]) for key in ("all_ms", "first_ms", "p50_ms", "response_ms")}
+        return {
+            key: median([r[key] for r in rs])
+            for key in ("all_ms", "first_ms", "p50_ms", "response_ms")
+        }
 
     lb, bl = summary(lb_rounds), summary(bl_rounds)
     return {
-        "k": k, "size": bench.size, "livebase": lb, "baseline": bl, "ratio": lb["all_ms"] / bl["all_ms"],
-        "rounds": {"livebase": lb_rounds, "baseline": bl_rounds}, "cpu": cpu,
+        "k": k,
+        "size": bench.size,
+        "livebase": lb,
+        "baseline": bl,
+        "ratio": lb["all_ms"] / bl["all_ms"],
+        "rounds": {"livebase": lb_rounds, "baseline": bl_rounds},
+        "cpu": cpu,
     }
 
 
 def print_table(results: list[dict[str, Any]]) -> None:
     print()
-    print("Milliseconds from writing the trigger request until the last ('all'), the first and the median socket")
-    print("of K received the new value; 'HTTP' = until the trigger's own response arrived (medians over rounds):")
-    print(f"{'K':>6} {'msg B':>6} | {'Livebase all':>12} {'first':>6} {'p50':>6} {'HTTP':>6} | "
-          f"{'bare all':>8} {'first':>6} {'p50':>6} | {'ratio':>6}")
+    print(
+        "Milliseconds from writing the trigger request until the last ('all'), the first and the median socket"
+    )
+    print(
+        "of K received the new value; 'HTTP' = until the trigger's own response arrived (medians over rounds):"
+    )
+    print(
+        f"{'K':>6} {'msg B':>6} | {'Livebase all':>12} {'first':>6} {'p50':>6} {'HTTP':>6} | "
+        f"{'bare all':>8} {'first':>6} {'p50':>6} | {'ratio':>6}"
+    )
     for r in results:
         lb, bl = r["livebase"], r["baseline"]
         mark = ""
@@ -163,7 +209,9 @@ def print_table(results: list[dict[str, Any]]) -> None:
             f"{r['ratio']:>5.2f}x{mark}"
         )
     print()
-    print("CPU during the measured rounds (% of one core; 'other' = everything else on the machine):")
+    print(
+        "CPU during the measured rounds (% of one core; 'other' = everything else on the machine):"
+    )
     for r in results:
         cpu = " ".join(f"{k.removesuffix('_cpu_pct')} {v:.0f}%" for k, v in r["cpu"].items())
         print(f"  K={r['k']}: {cpu}")
@@ -191,13 +239,19 @@ async def profile(bench: Bench, k: int, out: Path, seconds: float) -> None:
 
 
 async def main(args: argparse.Namespace) -> int:
-    ks = [int(x) for x in args.k.split(",")] if args.k else ([100, 500] if args.quick else [100, 500, 1000])
+    ks = (
+        [int(x) for x in args.k.split(",")]
+        if args.k
+        else ([100, 500] if args.quick else [100, 500, 1000])
+    )
     rounds = args.rounds or (5 if args.quick else 21)
     warmup = 1 if args.quick else 2
     await wait_quiet(args.wait_quiet)
     info = machine_info()
     print_machine(info)
-    print(f"fan-out: K = {ks}, {rounds} rounds (+{warmup} warm-up) each, {args.procs} client processes, pad {args.payload} B")
+    print(
+        f"fan-out: K = {ks}, {rounds} rounds (+{warmup} warm-up) each, {args.procs} client processes, pad {args.payload} B"
+    )
     raise_nofile(4 * max(ks) + 1000)  # the client processes inherit it
     work = Path(tempfile.mkdtemp(prefix="livebase-sync-fanout-"))
     servers: list[Server] = []
@@ -206,16 +260,23 @@ async def main(args: argparse.Namespace) -> int:
         servers.append(lb)
         bl = start_baseline(work)
         servers.append(bl)
-        async with ClientPool(args.procs, work) as pool, HttpConn(lb.host, lb.http_port) as lb_http, \
-                HttpConn(bl.host, bl.http_port) as bl_http:
+        async with (
+            ClientPool(args.procs, work) as pool,
+            HttpConn(lb.host, lb.http_port) as lb_http,
+            HttpConn(bl.host, bl.http_port) as bl_http,
+        ):
             bench = Bench(pool, lb, bl, lb_http, bl_http, "x" * args.payload)
-            await call_mutation(lb_http, "counter:set", {"name": "fan", "tag": "R0;", "pad": bench.pad})
+            await call_mutation(
+                lb_http, "counter:set", {"name": "fan", "tag": "R0;", "pad": bench.pad}
+            )
             results = []
             for k in ks:
                 results.append(await measure_k(bench, k, rounds, warmup))
             print_table(results)
             if args.profile:
-                await profile(bench, min(TARGET_K, max(ks)), Path(args.profile), args.profile_seconds)
+                await profile(
+                    bench, min(TARGET_K, max(ks)), Path(args.profile), args.profile_seconds
+                )
         if args.out:
             Path(args.out).write_text(json.dumps({"machine": info, "results": results}, indent=2))
             print(f"all rounds saved to {args.out}")
@@ -229,16 +290,32 @@ async def main(args: argparse.Namespace) -> int:
 
 
 def parse_args() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--quick", action="store_true", help="K = 100, 500 and 5 rounds")
     p.add_argument("--k", help="comma-separated subscriber counts (default 100,500,1000)")
     p.add_argument("--rounds", type=int, help="measured rounds per K and side (default 21)")
     p.add_argument("--procs", type=int, default=2, help="client processes (default 2)")
-    p.add_argument("--payload", type=int, default=200, help="bytes of padding in the query result (default 200)")
-    p.add_argument("--wait-quiet", type=float, default=0, metavar="S",
-                   help="first wait up to S seconds for the machine to be idle (other load skews the figures)")
+    p.add_argument(
+        "--payload",
+        type=int,
+        default=200,
+        help="bytes of padding in the query result (default 200)",
+    )
+    p.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0,
+        metavar="S",
+        help="first wait up to S seconds for the machine to be idle (other load skews the figures)",
+    )
     p.add_argument("--out", help="write every round as JSON to this file")
-    p.add_argument("--profile", metavar="FILE", help="afterwards, py-spy the Livebase server during fan-outs to K=500")
+    p.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="afterwards, py-spy the Livebase server during fan-outs to K=500",
+    )
     p.add_argument("--profile-seconds", type=float, default=12.0)
     p.add_argument("--strict", action="store_true", help="exit 1 if the K=500 target is missed")
     return p.parse_args()

@@ -68,7 +68,13 @@ BODY = "a message of a typical chat length, about sixty bytes long."
 
 
 async def measure(
-    http: HttpConn, server: Server, bench_pids: list[int], label: str, min_n: int, seconds: float, warmup: int,
+    http: HttpConn,
+    server: Server,
+    bench_pids: list[int],
+    label: str,
+    min_n: int,
+    seconds: float,
+    warmup: int,
 ) -> dict[str, Any]:
     """Sequential commits: at least ``min_n`` and for at least ``seconds``, so
     that the server's periodic work (keep-alive pings every 15-20 s per
@@ -81,7 +87,9 @@ async def measure(
     end = time.monotonic() + seconds
     start_ns = now_ns()
     while len(latencies) < min_n or time.monotonic() < end:
-        sent, answered, _ = await call_mutation(http, "messages:send", {"channel": "hot", "body": BODY})
+        sent, answered, _ = await call_mutation(
+            http, "messages:send", {"channel": "hot", "body": BODY}
+        )
         latencies.append((answered - sent) / 1e6)
     cpu = meter.read()
     n = len(latencies)
@@ -108,7 +116,9 @@ async def seed(http: HttpConn, channels: int) -> None:
     batch = 500
     for start in range(0, channels, batch):
         count = min(batch, channels - start)
-        await call_mutation(http, "messages:seed", {"prefix": "c", "start": start, "count": count, "body": BODY})
+        await call_mutation(
+            http, "messages:seed", {"prefix": "c", "start": start, "count": count, "body": BODY}
+        )
 
 
 async def expect_silence(pool: ClientPool, groups: list[str], label: str) -> dict[str, int]:
@@ -119,11 +129,15 @@ async def expect_silence(pool: ClientPool, groups: list[str], label: str) -> dic
         for key in total:
             total[key] += counts[key]
     if total["messages"] or total["lost"]:
-        raise RuntimeError(f"{label}: unrelated subscribers received {total} during the measurement")
+        raise RuntimeError(
+            f"{label}: unrelated subscribers received {total} during the measurement"
+        )
     return total
 
 
-async def expect_delivery(pool: ClientPool, http: HttpConn, groups: list[str], channel_group: str) -> None:
+async def expect_delivery(
+    pool: ClientPool, http: HttpConn, groups: list[str], channel_group: str
+) -> None:
     """A write to channel c5 reaches its one subscriber and nobody else."""
     for g in groups:
         await pool.reset_counts(g)
@@ -137,7 +151,9 @@ async def expect_delivery(pool: ClientPool, http: HttpConn, groups: list[str], c
     got = {g: (await pool.counts(g))["transitions"] for g in groups}
     want = {g: 1 if g == channel_group else 0 for g in groups}
     if got != want:
-        raise RuntimeError(f"a write to channel c5 should reach exactly its subscriber: Transitions per group {got}")
+        raise RuntimeError(
+            f"a write to channel c5 should reach exactly its subscriber: Transitions per group {got}"
+        )
 
 
 async def profile(http: HttpConn, server: Server, out: Path, seconds: float, subs: int) -> None:
@@ -160,9 +176,13 @@ async def profile(http: HttpConn, server: Server, out: Path, seconds: float, sub
 def print_table(rows: list[dict[str, Any]], gc_log: bool) -> None:
     base = rows[0]
     print()
-    print("HTTP mutation round trip in ms (one insert into channel 'hot'), sequential, one keep-alive connection:")
-    print(f"{'subscriptions':>18} {'commits':>7} | {'median':>7} {'p90':>7} {'p99':>7} {'p99.9':>7} {'max':>7} | "
-          f"{'x median':>8} {'x p99':>6} | {'srv CPU/commit':>14} {'bench CPU':>9} {'other CPU':>9}")
+    print(
+        "HTTP mutation round trip in ms (one insert into channel 'hot'), sequential, one keep-alive connection:"
+    )
+    print(
+        f"{'subscriptions':>18} {'commits':>7} | {'median':>7} {'p90':>7} {'p99':>7} {'p99.9':>7} {'max':>7} | "
+        f"{'x median':>8} {'x p99':>6} | {'srv CPU/commit':>14} {'bench CPU':>9} {'other CPU':>9}"
+    )
     for r in rows:
         mark = ""
         if r.get("subs") == TARGET_SUBS:
@@ -174,7 +194,9 @@ def print_table(rows: list[dict[str, Any]], gc_log: bool) -> None:
             f"{r['server_cpu_ms_per_commit']:>11.2f} ms {r['bench_cpu_pct']:>8.0f}% {r['other_cpu_pct']:>8.0f}%{mark}"
         )
     if gc_log:
-        print("Garbage collections in the server that took >= 5 ms (and all full ones) during each phase,")
+        print(
+            "Garbage collections in the server that took >= 5 ms (and all full ones) during each phase,"
+        )
         print("then a full one forced right after the phase (objects it visited, and its pause):")
         for r in rows:
             pauses = r["gc_pauses"]
@@ -187,7 +209,11 @@ def print_table(rows: list[dict[str, Any]], gc_log: bool) -> None:
 
 
 async def main(args: argparse.Namespace) -> int:
-    levels = [int(x) for x in args.subs.split(",")] if args.subs else ([2000] if args.quick else [2000, 10000])
+    levels = (
+        [int(x) for x in args.subs.split(",")]
+        if args.subs
+        else ([2000] if args.quick else [2000, 10000])
+    )
     n = args.mutations or (150 if args.quick else 300)
     seconds = args.seconds if args.seconds is not None else (4.0 if args.quick else 16.0)
     warmup = 30 if args.quick else 50
@@ -195,8 +221,10 @@ async def main(args: argparse.Namespace) -> int:
     await wait_quiet(args.wait_quiet)
     info = machine_info()
     print_machine(info)
-    print(f"invalidation: subscriptions {levels} ({per_conn} per connection); per phase at least {n} commits "
-          f"and {seconds:g} s (+{warmup} warm-up)")
+    print(
+        f"invalidation: subscriptions {levels} ({per_conn} per connection); per phase at least {n} commits "
+        f"and {seconds:g} s (+{warmup} warm-up)"
+    )
     max_subs = max(levels)
     raise_nofile(2 * max_subs // per_conn + 1000)
     work = Path(tempfile.mkdtemp(prefix="livebase-sync-invalidation-"))
@@ -207,9 +235,14 @@ async def main(args: argparse.Namespace) -> int:
         limit = nofile_limit(server.pid)
         conns_needed = max_subs // per_conn
         if limit < conns_needed + 200:
-            print(f"WARNING: the server may open only {limit} files; {conns_needed} connections need more "
-                  f"(raise `ulimit -n` before running)")
-        async with ClientPool(args.procs, work) as pool, HttpConn(server.host, server.http_port) as http:
+            print(
+                f"WARNING: the server may open only {limit} files; {conns_needed} connections need more "
+                f"(raise `ulimit -n` before running)"
+            )
+        async with (
+            ClientPool(args.procs, work) as pool,
+            HttpConn(server.host, server.http_port) as http,
+        ):
             bench_pids = [os.getpid(), *pool.pids]
             await seed(http, max_subs)
             rows.append(await measure(http, server, bench_pids, "0", n, seconds, warmup))
@@ -221,22 +254,36 @@ async def main(args: argparse.Namespace) -> int:
             for level in levels:
                 add = level - have
                 group = f"s{level}"
-                subs = {"path": "messages:list", "field": "channel", "prefix": "c", "start": have, "per_conn": per_conn}
+                subs = {
+                    "path": "messages:list",
+                    "field": "channel",
+                    "prefix": "c",
+                    "start": have,
+                    "per_conn": per_conn,
+                }
                 took = await pool.connect(group, server, add // per_conn, convex=True, subs=subs)
                 groups.append(group)
                 have = level
-                print(f"  {level} subscriptions: {add} added over {add // per_conn} connections in {took:.1f} s", flush=True)
+                print(
+                    f"  {level} subscriptions: {add} added over {add // per_conn} connections in {took:.1f} s",
+                    flush=True,
+                )
                 for g in groups:
                     await pool.reset_counts(g)
-                row = await measure(http, server, bench_pids, f"{level:,} unrelated", n, seconds, warmup)
+                row = await measure(
+                    http, server, bench_pids, f"{level:,} unrelated", n, seconds, warmup
+                )
                 if args.gc_log:
                     row["forced_gc"] = await forced_gc(server)
                 row["subs"] = level
                 await asyncio.sleep(0.3)  # late deliveries would show up now
                 row["subscriber_counts"] = await expect_silence(pool, groups, row["label"])
                 rows.append(row)
-                print(f"  {level} subscriptions: median {row['median_ms']:.2f} ms; subscribers received "
-                      f"{row['subscriber_counts']['transitions']} Transitions", flush=True)
+                print(
+                    f"  {level} subscriptions: median {row['median_ms']:.2f} ms; subscribers received "
+                    f"{row['subscriber_counts']['transitions']} Transitions",
+                    flush=True,
+                )
             if args.profile:
                 await profile(http, server, Path(args.profile), args.profile_seconds, have)
             await expect_delivery(pool, http, groups, groups[0])
@@ -262,21 +309,49 @@ async def main(args: argparse.Namespace) -> int:
 
 
 def parse_args() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="only 2,000 subscriptions; 150 commits and 4 s per phase")
-    p.add_argument("--subs", help="comma-separated, increasing subscription counts (default 2000,10000)")
-    p.add_argument("--mutations", type=int, help="at least this many measured commits per phase (default 300)")
-    p.add_argument("--seconds", type=float, help="and for at least this long (default 16; --quick 4)")
-    p.add_argument("--per-conn", type=int, default=1, help="subscriptions per WebSocket connection (default 1)")
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="only 2,000 subscriptions; 150 commits and 4 s per phase",
+    )
+    p.add_argument(
+        "--subs", help="comma-separated, increasing subscription counts (default 2000,10000)"
+    )
+    p.add_argument(
+        "--mutations", type=int, help="at least this many measured commits per phase (default 300)"
+    )
+    p.add_argument(
+        "--seconds", type=float, help="and for at least this long (default 16; --quick 4)"
+    )
+    p.add_argument(
+        "--per-conn", type=int, default=1, help="subscriptions per WebSocket connection (default 1)"
+    )
     p.add_argument("--procs", type=int, default=2, help="client processes (default 2)")
-    p.add_argument("--wait-quiet", type=float, default=0, metavar="S",
-                   help="first wait up to S seconds for the machine to be idle (other load skews the figures)")
+    p.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0,
+        metavar="S",
+        help="first wait up to S seconds for the machine to be idle (other load skews the figures)",
+    )
     p.add_argument("--out", help="write every latency as JSON to this file")
-    p.add_argument("--gc-log", action="store_true",
-                   help="run the server's CLI under a hook that logs long garbage collections; show them per phase")
-    p.add_argument("--profile", metavar="FILE", help="after the last phase, py-spy the server during more commits")
+    p.add_argument(
+        "--gc-log",
+        action="store_true",
+        help="run the server's CLI under a hook that logs long garbage collections; show them per phase",
+    )
+    p.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="after the last phase, py-spy the server during more commits",
+    )
     p.add_argument("--profile-seconds", type=float, default=12.0)
-    p.add_argument("--strict", action="store_true", help="exit 1 if the 2,000-subscription target is missed")
+    p.add_argument(
+        "--strict", action="store_true", help="exit 1 if the 2,000-subscription target is missed"
+    )
     return p.parse_args()
 
 

@@ -61,8 +61,10 @@ def check_limit(server: Server, n: int) -> int:
     print(f"  {server.label} (pid {server.pid}): open-files limit {limit}")
     usable = limit - 100  # listening sockets, the database, logs
     if usable < n:
-        print(f"WARNING: {server.label} (pid {server.pid}) may open only {limit} files: "
-              f"measuring {usable} connections instead of {n} (raise `ulimit -n` to measure more)")
+        print(
+            f"WARNING: {server.label} (pid {server.pid}) may open only {limit} files: "
+            f"measuring {usable} connections instead of {n} (raise `ulimit -n` to measure more)"
+        )
         return usable
     return n
 
@@ -73,16 +75,32 @@ async def livebase_run(pool: ClientPool, work: Path, n: int, mode: str) -> dict[
         n = check_limit(server, n)
         async with HttpConn(server.host, server.http_port) as http:
             for start in range(0, n, 500):
-                await call_mutation(http, "messages:seed", {"prefix": "c", "start": start, "count": min(500, n - start), "body": BODY})
+                await call_mutation(
+                    http,
+                    "messages:seed",
+                    {"prefix": "c", "start": start, "count": min(500, n - start), "body": BODY},
+                )
         # Warm-up: code paths, caches and pools that exist once, not per connection.
-        warm = {"path": "messages:list", "field": "channel", "prefix": "w", "start": 0, "per_conn": 1}
+        warm = {
+            "path": "messages:list",
+            "field": "channel",
+            "prefix": "w",
+            "start": 0,
+            "per_conn": 1,
+        }
         await pool.connect("warm", server, WARMUP_CONNS, convex=True, subs=warm)
         await pool.close("warm")
         rss0 = await settled_rss(server.pid)
         t_conn = await pool.connect("idle", server, n, convex=True)
         rss1 = await settled_rss(server.pid)
         if mode == "distinct":
-            subs: dict[str, Any] = {"path": "messages:list", "field": "channel", "prefix": "c", "start": 0, "per_conn": 1}
+            subs: dict[str, Any] = {
+                "path": "messages:list",
+                "field": "channel",
+                "prefix": "c",
+                "start": 0,
+                "per_conn": 1,
+            }
         else:
             subs = {"path": "messages:list", "args": {"channel": "c0"}}
         t_sub = await pool.subscribe("idle", subs)
@@ -92,10 +110,21 @@ async def livebase_run(pool: ClientPool, work: Path, n: int, mode: str) -> dict[
             raise RuntimeError(f"{counts['lost']} connections were closed by the server")
         await pool.close("idle")
         rss3 = await settled_rss(server.pid)
-        print(f"  Livebase, {mode}: {n} connections in {t_conn:.1f} s, subscribed in {t_sub:.1f} s; "
-              f"RSS {rss0 / MB:.1f} -> {rss1 / MB:.1f} -> {rss2 / MB:.1f} MB (after closing: {rss3 / MB:.1f} MB)", flush=True)
-        return {"mode": mode, "n": n, "rss_empty": rss0, "rss_idle": rss1, "rss_subscribed": rss2, "rss_after_close": rss3,
-                "per_conn": (rss1 - rss0) / n, "per_sub": (rss2 - rss1) / n}
+        print(
+            f"  Livebase, {mode}: {n} connections in {t_conn:.1f} s, subscribed in {t_sub:.1f} s; "
+            f"RSS {rss0 / MB:.1f} -> {rss1 / MB:.1f} -> {rss2 / MB:.1f} MB (after closing: {rss3 / MB:.1f} MB)",
+            flush=True,
+        )
+        return {
+            "mode": mode,
+            "n": n,
+            "rss_empty": rss0,
+            "rss_idle": rss1,
+            "rss_subscribed": rss2,
+            "rss_after_close": rss3,
+            "per_conn": (rss1 - rss0) / n,
+            "per_sub": (rss2 - rss1) / n,
+        }
     finally:
         server.stop()
 
@@ -110,7 +139,10 @@ async def baseline_run(pool: ClientPool, work: Path, n: int) -> dict[str, Any]:
         t_conn = await pool.connect("bare", server, n, convex=False)
         rss1 = await settled_rss(server.pid)
         await pool.close("bare")
-        print(f"  bare websockets: {n} connections in {t_conn:.1f} s; RSS {rss0 / MB:.1f} -> {rss1 / MB:.1f} MB", flush=True)
+        print(
+            f"  bare websockets: {n} connections in {t_conn:.1f} s; RSS {rss0 / MB:.1f} -> {rss1 / MB:.1f} MB",
+            flush=True,
+        )
         return {"n": n, "rss_empty": rss0, "rss_idle": rss1, "per_conn": (rss1 - rss0) / n}
     finally:
         server.stop()
@@ -119,12 +151,18 @@ async def baseline_run(pool: ClientPool, work: Path, n: int) -> dict[str, Any]:
 def print_table(runs: list[dict[str, Any]], bare: dict[str, Any]) -> None:
     print()
     print("Server RSS (VmRSS), settled:")
-    print(f"{'server':>26} {'conns':>6} | {'empty':>8} {'idle':>8} {'subscribed':>10} | {'per idle conn':>13} {'per subscription':>16}")
+    print(
+        f"{'server':>26} {'conns':>6} | {'empty':>8} {'idle':>8} {'subscribed':>10} | {'per idle conn':>13} {'per subscription':>16}"
+    )
     for r in runs:
-        print(f"{'Livebase, ' + r['mode'] + ' queries':>26} {r['n']:>6} | {r['rss_empty'] / MB:>6.1f}MB {r['rss_idle'] / MB:>6.1f}MB "
-              f"{r['rss_subscribed'] / MB:>8.1f}MB | {r['per_conn'] / 1024:>10.1f} kB {r['per_sub'] / 1024:>13.1f} kB")
-    print(f"{'bare websockets':>26} {bare['n']:>6} | {bare['rss_empty'] / MB:>6.1f}MB {bare['rss_idle'] / MB:>6.1f}MB "
-          f"{'-':>10} | {bare['per_conn'] / 1024:>10.1f} kB {'-':>16}")
+        print(
+            f"{'Livebase, ' + r['mode'] + ' queries':>26} {r['n']:>6} | {r['rss_empty'] / MB:>6.1f}MB {r['rss_idle'] / MB:>6.1f}MB "
+            f"{r['rss_subscribed'] / MB:>8.1f}MB | {r['per_conn'] / 1024:>10.1f} kB {r['per_sub'] / 1024:>13.1f} kB"
+        )
+    print(
+        f"{'bare websockets':>26} {bare['n']:>6} | {bare['rss_empty'] / MB:>6.1f}MB {bare['rss_idle'] / MB:>6.1f}MB "
+        f"{'-':>10} | {bare['per_conn'] / 1024:>10.1f} kB {'-':>16}"
+    )
     idle = sum(r["per_conn"] for r in runs) / len(runs)
     print(f"Livebase idle connection / bare websockets connection: {idle / bare['per_conn']:.2f}x")
 
@@ -137,15 +175,22 @@ async def main(args: argparse.Namespace) -> int:
     print(f"memory: {n} connections, {args.procs} client processes")
     soft = raise_nofile(2 * n + 1000)  # the client processes inherit it and raise it further
     if soft < n + 100:
-        print(f"WARNING: this process may open only {soft} files; the clients may fail to open {n} connections")
+        print(
+            f"WARNING: this process may open only {soft} files; the clients may fail to open {n} connections"
+        )
     work = Path(tempfile.mkdtemp(prefix="livebase-sync-memory-"))
     try:
         async with ClientPool(args.procs, work) as pool:
-            runs = [await livebase_run(pool, work, n, "distinct"), await livebase_run(pool, work, n, "shared")]
+            runs = [
+                await livebase_run(pool, work, n, "distinct"),
+                await livebase_run(pool, work, n, "shared"),
+            ]
             bare = await baseline_run(pool, work, n)
         print_table(runs, bare)
         if args.out:
-            Path(args.out).write_text(json.dumps({"machine": info, "livebase": runs, "bare": bare}, indent=2))
+            Path(args.out).write_text(
+                json.dumps({"machine": info, "livebase": runs, "bare": bare}, indent=2)
+            )
             print(f"saved to {args.out}")
         return 0
     finally:
@@ -154,12 +199,19 @@ async def main(args: argparse.Namespace) -> int:
 
 
 def parse_args() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--quick", action="store_true", help="2,000 connections")
     p.add_argument("--conns", type=int, help="connections (default 5000)")
     p.add_argument("--procs", type=int, default=2, help="client processes (default 2)")
-    p.add_argument("--wait-quiet", type=float, default=0, metavar="S",
-                   help="first wait up to S seconds for the machine to be idle (other load skews the figures)")
+    p.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0,
+        metavar="S",
+        help="first wait up to S seconds for the machine to be idle (other load skews the figures)",
+    )
     p.add_argument("--out", help="write the readings as JSON to this file")
     return p.parse_args()
 

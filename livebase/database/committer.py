@@ -221,6 +221,13 @@ class Committer:
                     log.exception("commit publication hook failed")
         self._drop_overlay(batch)
         self._prune()
+        # Acknowledge first: the callers' continuations are queued ahead of
+        # the work the listeners start (re-running and pushing subscriptions),
+        # so a mutation's own response doesn't wait for its fan-out. The
+        # listeners still run before any of those continuations.
+        for p in batch:
+            if not p.future.done():
+                p.future.set_result(p.entry.ts)
         for listener in self.listeners:
             try:
                 listener(entries)
@@ -230,8 +237,11 @@ class Committer:
             # Listeners had the documents; the log keeps only the keys, and
             # fewer live objects keep garbage collection pauses short.
             p.entry.writes = []
-            if not p.future.done():
-                p.future.set_result(p.entry.ts)
+
+    def prune(self) -> None:
+        """Forget commits older than the retention (also called on a timer,
+        so a burst of commits doesn't stay in memory until the next one)."""
+        self._prune()
 
     def _prune(self) -> None:
         log_ = self.log

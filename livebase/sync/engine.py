@@ -174,7 +174,12 @@ class SyncEngine:
         finally:
             snap.close()
         sessions, self._pending_sessions = self._pending_sessions, set()
+        started = time.perf_counter()
         for session in sessions:
+            if time.perf_counter() - started > FLUSH_SLICE_S:
+                # A big fan-out must not hold up every other request.
+                await asyncio.sleep(0)
+                started = time.perf_counter()
             if session.closed:
                 continue
             end_ts = self._consistent_ts(session, ts)
@@ -583,10 +588,13 @@ class SyncEngine:
             if time.monotonic() - last_prune > PRUNE_INTERVAL_S:
                 last_prune = time.monotonic()
                 await self._prune_session_requests()
+            self.db.committer.prune()
             cutoff = time.monotonic() - PING_INTERVAL_S
-            for session in list(self.sessions):
+            for i, session in enumerate(list(self.sessions)):
                 if session.session_id is not None and session.last_sent < cutoff:
                     await session.send(protocol.PING)
+                if i % 200 == 199:
+                    await asyncio.sleep(0)  # spread the pings: don't stall commits
 
 
     async def _prune_session_requests(self) -> None:

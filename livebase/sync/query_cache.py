@@ -40,7 +40,11 @@ def args_key(args: dict[str, Any], journal: str | None = None) -> bytes:
     """The arguments part of a cache key (with the query journal, if any:
     a journaled re-run may legitimately differ from a fresh run)."""
     key = orjson.dumps(to_json(args), option=orjson.OPT_SORT_KEYS)
-    return key if journal is None else key + b"\x00" + journal.encode()
+    if journal is not None:
+        return key + b"\x00" + journal.encode()
+    # orjson's result can keep a ~4 KB buffer behind a short key; the key
+    # lives as long as its cache entry, so keep an exact-size copy.
+    return bytes(memoryview(key))
 
 
 class QueryInstance:
@@ -160,12 +164,20 @@ class QueryInstance:
         self.generation = generation
         if not encode:
             self._tail = None
-            self.size = outcome.size + 200
+            self.size = self._footprint(outcome.size)
             return True
         tail = self._encode_tail()
         self._tail = tail
-        self.size = len(tail) + 200
+        self.size = self._footprint(len(tail))
         return tail != old_tail
+
+    def _footprint(self, result_bytes: int) -> int:
+        """What the entry really costs in memory (for the cache's budget):
+        the result as Python objects (about three times its encoded size),
+        the encoded form, the read set registered in the subscription
+        index, and the fixed cost of the instance itself."""
+        intervals = sum(len(v) for v in self.read_set.intervals.values()) if self.read_set else 0
+        return 4 * result_bytes + 300 * intervals + 3000
 
     def modification(self, query_id: int) -> str:
         # The tail holds "{qid}" once; str.replace is cheaper than format here.

@@ -7,7 +7,12 @@ from livebase import mutation, query, v
 def list(ctx, channel):  # shadows a builtin: the Convex-style function name
     # The 10 newest messages of one channel: the read set is that channel's
     # range of the by_channel index, so writes to other channels don't touch it.
-    return ctx.db.query("messages").with_index("by_channel", lambda q: q.eq("channel", channel)).order("desc").take(10)
+    return (
+        ctx.db.query("messages")
+        .with_index("by_channel", lambda q: q.eq("channel", channel))
+        .order("desc")
+        .take(10)
+    )
 
 
 @mutation(args={"channel": v.string(), "body": v.string()})

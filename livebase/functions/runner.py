@@ -342,9 +342,11 @@ class FunctionRunner:
             outcome.error_detail = f.detail
         finally:
             self.active -= 1
-        return self._finish(outcome, started)
+        return self.finish(outcome, started)
 
-    def _finish(self, outcome: Outcome, started: float) -> Outcome:
+    def finish(self, outcome: Outcome, started: float) -> Outcome:
+        """Record how long an execution took and tell the execution hooks
+        (logs); for callers that run functions themselves (HTTP actions)."""
         outcome.duration_ms = (time.perf_counter() - started) * 1000
         for hook in self.on_execution:
             try:
@@ -429,7 +431,7 @@ class FunctionRunner:
         except InvalidPath as e:
             outcome.error = self._system_message(request_id, e.message)
             outcome.ts = snapshot.ts
-        return self._finish(outcome, started)
+        return self.finish(outcome, started)
 
     def _run_query(self, fn: FunctionDefinition, path: str, args: dict[str, Any], identity: Identity | None, outcome: Outcome) -> None:
         self.run_query_in(self.db.begin_read(), fn, path, args, identity, outcome)

@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import logging
 import random
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +30,7 @@ from livebase.errors import LivebaseError
 from livebase.functions.definitions import ACTION, MUTATION
 from livebase.functions.registry import Registry
 from livebase.scheduler.crons import CronError, CronJobs, describe, first_run, next_run
-from livebase.scheduler.jobs import SchedulerError, check_args, error_text, resolve_target
+from livebase.scheduler.jobs import SchedulerError, check_args, error_text, now_ms, resolve_target
 from livebase.values.model import UNDEFINED
 from livebase.values.ordering import values_equal
 
@@ -68,10 +67,6 @@ class _Cron:
     next_ts: float
     retry_at: float = 0.0
     attempts: int = 0
-
-
-def _now_ms() -> float:
-    return time.time() * 1000.0
 
 
 class CronRunner:
@@ -170,7 +165,7 @@ class CronRunner:
                 txn.delete(doc["_id"], system=True)
             else:
                 existing[doc["name"]] = doc
-        now = _now_ms()
+        now = now_ms()
         result = {}
         for name, want in desired.items():
             doc = existing.get(name)
@@ -207,7 +202,7 @@ class CronRunner:
     async def _loop(self) -> None:
         while True:
             self._wake.clear()
-            now = _now_ms()
+            now = now_ms()
             wake_at: float | None = None
             for cron in list(self._crons.values()):
                 if cron.name in self._running:
@@ -218,7 +213,7 @@ class CronRunner:
                     self._running[cron.name] = task
                 else:
                     wake_at = due if wake_at is None else min(wake_at, due)
-            timeout = None if wake_at is None else max(0.0, (wake_at - _now_ms()) / 1000.0)
+            timeout = None if wake_at is None else max(0.0, (wake_at - now_ms()) / 1000.0)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
@@ -240,7 +235,7 @@ class CronRunner:
 
     def _back_off(self, cron: _Cron) -> None:
         cron.attempts += 1
-        cron.retry_at = _now_ms() + min(30_000.0, 100.0 * 2**cron.attempts) * (0.5 + random.random())
+        cron.retry_at = now_ms() + min(30_000.0, 100.0 * 2**cron.attempts) * (0.5 + random.random())
 
     def _current(self, txn: Transaction, cron: _Cron) -> dict[str, Any] | None:
         """The cron's document if this run is still the one it expects."""
@@ -284,7 +279,7 @@ class CronRunner:
             if doc is None:
                 seen["stale"] = True
                 raise CronStale(f"cron {cron.name!r} changed while it was running; this run is dropped")
-            now = _now_ms()
+            now = now_ms()
             fields = {
                 "nextTs": next_run(doc["schedule"], slot, now),
                 "prevTs": slot,
@@ -312,7 +307,7 @@ class CronRunner:
             doc = self._current(txn, cron)
             if doc is None:
                 return None
-            now = _now_ms()
+            now = now_ms()
             fields = {
                 "nextTs": next_run(doc["schedule"], slot, now),
                 "prevTs": slot,
@@ -333,7 +328,7 @@ class CronRunner:
             doc = self._current(txn, cron)
             if doc is None:
                 return None
-            now = _now_ms()
+            now = now_ms()
             # Advanced before the action starts: a crash never reruns this slot.
             fields = {"nextTs": next_run(doc["schedule"], slot, now), "prevTs": slot, "inProgress": {"startedTime": now}}
             txn.patch(cron.id, fields, system=True)
@@ -358,7 +353,7 @@ class CronRunner:
             next_ts = float(doc["nextTs"])
             if next_ts == planned:
                 # Slots that passed while the action ran are skipped.
-                fields["nextTs"] = next_run(doc["schedule"], planned, _now_ms())
+                fields["nextTs"] = next_run(doc["schedule"], planned, now_ms())
             txn.patch(cron.id, fields, system=True)
             return {"nextTs": fields.get("nextTs", next_ts)}
 

@@ -22,7 +22,6 @@ import contextlib
 import logging
 import os
 import random
-import time
 from typing import TYPE_CHECKING, Any
 
 from livebase.database.catalog import SCHEDULED_FUNCTIONS, SYSTEM_TABLES
@@ -41,6 +40,7 @@ from livebase.scheduler.jobs import (
     SUCCESS,
     current_job,
     error_text,
+    now_ms,
 )
 
 if TYPE_CHECKING:
@@ -70,10 +70,6 @@ class JobNotPending(LivebaseError):
     code = "ScheduledJobNotPending"
 
 
-def _now_ms() -> float:
-    return time.time() * 1000.0
-
-
 class JobExecutor:
     def __init__(self, app: LivebaseApp) -> None:
         self.app = app
@@ -95,7 +91,7 @@ class JobExecutor:
         await self._fail_interrupted_actions()
         self.db.committer.listeners.append(self._on_commits)
         # Not right away: restarting first runs the jobs that are due.
-        self._next_cleanup = _now_ms() + min(self.cleanup_every_ms, 10_000.0)
+        self._next_cleanup = now_ms() + min(self.cleanup_every_ms, 10_000.0)
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="livebase-scheduler")
 
     async def stop(self, grace: float = 2.0) -> None:
@@ -131,20 +127,20 @@ class JobExecutor:
         while True:
             self._wake.clear()
             try:
-                now = _now_ms()
+                now = now_ms()
                 if now >= self._next_cleanup:
                     # One batch at a time, so a large backlog of old jobs
                     # doesn't hold up due ones.
                     full = await self._cleanup(now)
                     self._next_cleanup = now if full else now + self.cleanup_every_ms
-                next_due = self._dispatch(_now_ms())
+                next_due = self._dispatch(now_ms())
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("the scheduler failed to look for due jobs; trying again in 1s")
-                next_due = _now_ms() + 1000.0
+                next_due = now_ms() + 1000.0
             wake_at = min(x for x in (next_due, self._next_cleanup) if x is not None)
-            timeout = max(0.0, (wake_at - _now_ms()) / 1000.0)
+            timeout = max(0.0, (wake_at - now_ms()) / 1000.0)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
@@ -195,7 +191,7 @@ class JobExecutor:
     def _back_off(self, job_id: str) -> None:
         attempts = self._retry.get(job_id, (0, 0.0))[0] + 1
         delay = min(30_000.0, 50.0 * 2**attempts) * (0.5 + random.random())
-        self._retry[job_id] = (attempts, _now_ms() + delay)
+        self._retry[job_id] = (attempts, now_ms() + delay)
 
     async def _execute(self, doc: dict[str, Any]) -> None:
         job_id = doc["_id"]
@@ -227,7 +223,7 @@ class JobExecutor:
             if doc is None or doc["state"]["kind"] != PENDING:
                 seen["not_pending"] = True
                 raise JobNotPending(f"scheduled job {job_id} is no longer pending")
-            txn.patch(job_id, {"state": {"kind": SUCCESS}, "completedTime": _now_ms()}, system=True)
+            txn.patch(job_id, {"state": {"kind": SUCCESS}, "completedTime": now_ms()}, system=True)
             seen["hook_ran"] = True
 
         outcome = await self.app.runner.run(

@@ -10,6 +10,7 @@ caller's transaction, so scheduling from a mutation is atomic with it.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from contextvars import ContextVar
 from datetime import datetime
@@ -46,6 +47,11 @@ MAX_JOB_ARGS = MAX_DOCUMENT_SIZE - (16 << 10)
 # The job whose execution is running in this task (set by the executor), so
 # that functions scheduled by a canceled running action are canceled too.
 current_job: ContextVar[str | None] = ContextVar("livebase_current_job", default=None)
+
+
+def now_ms() -> float:
+    """Wall-clock milliseconds since the epoch (the unit of scheduledTime)."""
+    return time.time() * 1000.0
 
 
 class SchedulerError(LivebaseError):

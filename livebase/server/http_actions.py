@@ -125,12 +125,7 @@ def build_site_app(app: LivebaseApp) -> Any:
         finally:
             current_collector.reset(token)
             outcome.log_lines = collector.finish()
-            outcome.duration_ms = (time.perf_counter() - started) * 1000
-            for hook in runner.on_execution:
-                try:
-                    hook(outcome)
-                except Exception:
-                    log.exception("execution hook failed")
+            runner.finish(outcome, started)
 
     async def asgi(scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":

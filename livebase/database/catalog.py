@@ -112,8 +112,6 @@ class TableInfo:
     def is_system(self) -> bool:
         return self.name.startswith("_")
 
-    def ready_indexes(self) -> list[IndexInfo]:
-        return list(self.indexes.values())
 
 
 class Catalog:
@@ -188,8 +186,6 @@ class Catalog:
             self._add_index(table, self.allocate_index_id(), index_name, fields, "ready")
         return table
 
-    def add_index(self, table: TableInfo, name: str, fields: tuple[str, ...]) -> IndexInfo:
-        return self._add_index(table, self.allocate_index_id(), name, fields, "ready")
 
     def drop_index(self, index: IndexInfo) -> None:
         table = self.tables_by_number[index.table_number]

@@ -133,12 +133,6 @@ def internal_action(fn: Callable[..., Any] | None = None, *, args: Any = None, r
     return _make(ACTION, True, fn, args, returns)
 
 
-class FunctionReference(str):
-    """A function path built from attributes: ``api.messages.send`` is ``"messages:send"``."""
-
-    __slots__ = ()
-
-
 class _Api:
     """``api.dir.module.function`` -> ``"dir/module:function"``."""
 

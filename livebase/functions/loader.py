@@ -27,7 +27,6 @@ from livebase.schema.schema import SchemaDefinition
 
 _generation = itertools.count(1)
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-SPECIAL_MODULES = ("schema", "http", "crons", "auth_config")
 
 
 class LoadError(Exception):

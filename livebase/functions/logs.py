@@ -96,15 +96,7 @@ class _FunctionLogHandler(logging.Handler):
         collector.add(_LEVELS.get(record.levelno, "LOG" if record.levelno < logging.WARNING else "ERROR"), message)
 
 
-class _OutsideFunctions(logging.Filter):
-    """Keeps function log records out of the server's own log handlers."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return current_collector.get() is None or record.name.startswith("livebase")
-
-
 _installed = False
-outside_functions = _OutsideFunctions()
 
 
 def install() -> None:

@@ -69,7 +69,6 @@ class Outcome:
     ts: int = 0  # commit ts of a mutation, snapshot ts of a query
     read_set: ReadSet | None = None
     reads_identity: bool = False
-    env_keys: frozenset[str] = frozenset()
     reads_time: bool = False
     duration_ms: float = 0.0
 
@@ -398,7 +397,6 @@ class FunctionRunner:
             outcome.journal = txn.journal.encode()
             outcome.read_set = txn.read_set.freeze()
             outcome.reads_identity = ctx.auth.read
-            outcome.env_keys = frozenset(ctx.env._read)
             outcome.reads_time = ctx._read_time
 
     def run_query_at(

@@ -461,7 +461,6 @@ class _V:
 v = _V()
 
 ObjectValidator = _Object
-OptionalValidator = _Optional
 
 
 def as_validator(x: Any) -> Validator:

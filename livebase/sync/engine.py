@@ -69,7 +69,6 @@ class SyncEngine:
         self._seen: OrderedDict[tuple[str, bytes, str | None], None] = OrderedDict()
         self.db.committer.listeners.append(self.on_commits)
         app.on_reload.append(lambda _registry: self.on_reload())
-        self.flushes = 0
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -155,7 +154,6 @@ class SyncEngine:
                 await asyncio.sleep(0.01)
 
     async def flush(self) -> None:
-        self.flushes += 1
         snap = await self._snapshot_at_published()
         ts = snap.ts
         try:

@@ -88,10 +88,6 @@ class Session:
     def __eq__(self, other: object) -> bool:
         return self is other
 
-    @property
-    def needs_transition(self) -> bool:
-        return bool(self.force_transition or self.added or self.removed or self.changed)
-
     # -- sending -----------------------------------------------------------------
 
     async def send(self, text: str) -> None:

@@ -116,7 +116,3 @@ def decode_id(s: str) -> DecodedId | None:
         return None
     return DecodedId(table_number, raw[pos:-2])
 
-
-def id_table_number(s: str) -> int | None:
-    decoded = decode_id(s)
-    return decoded.table_number if decoded else None

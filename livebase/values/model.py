@@ -21,7 +21,7 @@ import math
 from typing import Any
 
 from livebase.errors import InvalidValue
-from livebase.values.int64 import INT64_MAX, INT64_MIN, Int64
+from livebase.values.int64 import Int64
 from livebase.values.limits import (
     MAX_ARRAY_LENGTH,
     MAX_FIELD_NAME,
@@ -268,8 +268,3 @@ def normalize_value_checked(value: Any, *, where: str = "value") -> tuple[Any, i
         raise InvalidValue(f"Invalid value at {format_path(where, e.path)}: {e.message}") from None
     return out, size[0], size[1] == 0
 
-
-def check_int64(value: int) -> Int64:
-    if not INT64_MIN <= value <= INT64_MAX:
-        raise InvalidValue(f"{value} does not fit in a signed 64-bit integer")
-    return Int64(value)

@@ -42,6 +42,9 @@ _B_FLOAT = bytes([TAG_FLOAT64])
 _B_INT = bytes([TAG_INT64])
 _B_STRING = bytes([TAG_STRING])
 _B_BYTES = bytes([TAG_BYTES])
+_B_ARRAY = bytes([TAG_ARRAY])
+_B_OBJECT = bytes([TAG_OBJECT])
+_END = b"\x00"  # closes an array or object
 
 
 def _float_bits(x: float) -> bytes:
@@ -76,16 +79,16 @@ def _encode(value: Any, out: list[bytes]) -> None:
         out.append(_B_BYTES)
         out.append(_escape(value))
     elif t is list:
-        out.append(b"\x12")
+        out.append(_B_ARRAY)
         for item in value:
             _encode(item, out)
-        out.append(b"\x00")
+        out.append(_END)
     elif t is dict:
-        out.append(b"\x15")
+        out.append(_B_OBJECT)
         for k in sorted(value):
             out.append(_escape(k.encode("utf-8")))
             _encode(value[k], out)
-        out.append(b"\x00")
+        out.append(_END)
     elif value is UNDEFINED:
         out.append(_B_UNDEFINED)
     else:

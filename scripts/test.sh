@@ -23,7 +23,7 @@ fi
 # Reinstall only when pyproject.toml changed since the last install.
 stamp=.venv/.livebase-test-install
 want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || ! .venv/bin/python -c "import livebase, pytest, convex" 2>/dev/null; then
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || ! .venv/bin/python -c "import livebase, pytest, convex, mypy" 2>/dev/null; then
     say "installing livebase[test] into .venv"
     .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
     echo "$want" > "$stamp"
@@ -42,11 +42,15 @@ else
     say "node/npm not found: the npm client tests will be skipped"
 fi
 
-# -- Lint and test ----------------------------------------------------------------
-# Both always run; the script fails if either does.
+# -- Lint, type-check and test -------------------------------------------------------
+# All always run; the script fails if any does.
 say "ruff check livebase tests"
 lint=0
 .venv/bin/ruff check livebase tests || lint=$?
+
+say "mypy livebase"
+types=0
+.venv/bin/mypy livebase || types=$?
 
 say "pytest"
 tests=0
@@ -55,7 +59,10 @@ tests=0
 if [ "$lint" -ne 0 ]; then
     say "ruff found problems (exit $lint)"
 fi
+if [ "$types" -ne 0 ]; then
+    say "mypy found problems (exit $types)"
+fi
 if [ "$tests" -ne 0 ]; then
     say "pytest failed (exit $tests)"
 fi
-[ "$lint" -eq 0 ] && [ "$tests" -eq 0 ]
+[ "$lint" -eq 0 ] && [ "$types" -eq 0 ] && [ "$tests" -eq 0 ]

@@ -120,8 +120,8 @@ class UserIdentity(dict[str, Any]):
         return (_rebuild, (dict(self),))
 
     __setitem__ = __delitem__ = _read_only
-    clear = pop = popitem = setdefault = update = _read_only  # type: ignore[assignment]
-    __ior__ = _read_only  # type: ignore[assignment]
+    clear = pop = popitem = setdefault = update = _read_only
+    __ior__ = _read_only
 
 
 def _rebuild(fields: dict[str, Any]) -> UserIdentity:

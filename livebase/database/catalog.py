@@ -73,6 +73,7 @@ class IndexInfo:
     range_fields: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        full: tuple[str, ...]
         if self.name == BY_ID:
             full = ("_id",)
         else:

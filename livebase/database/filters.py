@@ -71,18 +71,19 @@ def _arith(name: str, a: Any, b: Any) -> Any:
             raise DatabaseError(f"q.{name}(): int64 overflow")
         return Int64(r)
     if _is_f64(a) and _is_f64(b):
-        x, y = float(a), float(b)
+        fx, fy = float(a), float(b)
+        f: float
         if name == "add":
-            r = x + y
+            f = fx + fy
         elif name == "sub":
-            r = x - y
+            f = fx - fy
         elif name == "mul":
-            r = x * y
+            f = fx * fy
         elif name == "div":
-            r = x / y if y != 0 else (math.nan if x == 0 or x != x else math.copysign(math.inf, x) * math.copysign(1.0, y))
+            f = fx / fy if fy != 0 else (math.nan if fx == 0 or fx != fx else math.copysign(math.inf, fx) * math.copysign(1.0, fy))
         else:
-            r = math.fmod(x, y) if y != 0 else math.nan
-        return float_to_number(r)
+            f = math.fmod(fx, fy) if fy != 0 else math.nan
+        return float_to_number(f)
     raise DatabaseError(
         f"q.{name}() needs two numbers of the same type (both float64 or both Int64), "
         f"got {type_name(a)} and {type_name(b)}"

@@ -58,7 +58,7 @@ def load_functions(functions_dir: str | Path) -> Registry:
     generation = next(_generation)
     package = f"_livebase_app_{generation}"
     pkg = types.ModuleType(package)
-    pkg.__path__ = [str(root)]  # type: ignore[attr-defined]
+    pkg.__path__ = [str(root)]
     pkg.__file__ = str(root / "__init__.py")
     pkg.__package__ = package
     sys.modules[package] = pkg

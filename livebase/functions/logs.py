@@ -106,7 +106,7 @@ def install() -> None:
         return
     _installed = True
     if not isinstance(sys.stdout, _StdoutRouter):
-        sys.stdout = _StdoutRouter(sys.stdout)  # type: ignore[assignment]
+        sys.stdout = _StdoutRouter(sys.stdout)
     root = logging.getLogger()
     root.addHandler(_FunctionLogHandler(logging.DEBUG))
     # Let INFO and DEBUG records of user code reach the collector; the

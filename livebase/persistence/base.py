@@ -125,8 +125,8 @@ class LazySnapshot(SnapshotReader):
             self._snapshot = self._open()
         return self._snapshot
 
-    @property  # type: ignore[override]
-    def ts(self) -> int:
+    @property
+    def ts(self) -> int:  # type: ignore[override]
         return self._real().ts
 
     def get(self, table_number: int, id_key: bytes) -> bytes | None:

@@ -160,15 +160,15 @@ class CronRunner:
         table = txn.catalog.table(CRON_JOBS)
         assert table is not None, "the _cron_jobs system table always exists"
         existing: dict[str, dict[str, Any]] = {}
-        for doc in Query(txn, table):
-            if doc["name"] in existing or doc["name"] not in desired:
-                txn.delete(doc["_id"], system=True)
+        for row in Query(txn, table):
+            if row["name"] in existing or row["name"] not in desired:
+                txn.delete(row["_id"], system=True)
             else:
-                existing[doc["name"]] = doc
+                existing[row["name"]] = row
         now = now_ms()
         result = {}
         for name, want in desired.items():
-            doc = existing.get(name)
+            doc: dict[str, Any] | None = existing.get(name)
             fields: dict[str, Any] = {
                 "functionPath": want.path,
                 "args": [want.args],

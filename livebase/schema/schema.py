@@ -84,7 +84,7 @@ class TableDefinition:
         try:
             if isinstance(validator, ObjectValidator):
                 return validator.check(doc, tables, allow_system=True)
-            system = {k: doc[k] for k in ("_id", "_creationTime") if k in doc}
+            system: dict[str, Any] = {k: doc[k] for k in ("_id", "_creationTime") if k in doc}
             body = {k: x for k, x in doc.items() if k not in system}
             checked = validator.check(body, tables)
             return {**system, **checked} if isinstance(checked, dict) else checked

@@ -99,13 +99,13 @@ def admin_routes(app: LivebaseApp) -> list[BaseRoute]:
                     yield orjson.dumps(entry) + b"\n"
                 while True:
                     try:
-                        entry = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
+                        new = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
                     except TimeoutError:
                         yield b"\n"
                         continue
-                    if entry is None:
+                    if new is None:
                         return
-                    yield orjson.dumps(entry) + b"\n"
+                    yield orjson.dumps(new) + b"\n"
             finally:
                 app.logs.unfollow(queue)
 

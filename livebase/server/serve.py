@@ -106,6 +106,7 @@ async def serve(
         raise
     servers = [(_Server(_uvicorn_config(app.api_asgi(), config.host, config.port)), api_socket)]
     if site is not None:
+        assert site_socket is not None
         servers.append((_Server(_uvicorn_config(site, config.host, config.site_port)), site_socket))
 
     loop = asyncio.get_running_loop()

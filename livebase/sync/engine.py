@@ -468,7 +468,7 @@ class SyncEngine:
         try:
             args = _decode_args(msg.get("args"))
             outcome = await self.runner.run(
-                msg.get("udfPath"),
+                canonical_path(msg.get("udfPath")),
                 args,
                 kind=MUTATION,
                 identity=session.identity,
@@ -499,7 +499,7 @@ class SyncEngine:
         try:
             args = _decode_args(msg.get("args"))
             outcome = await self.runner.run(
-                msg.get("udfPath"), args, kind=ACTION, identity=session.identity, internal_ok=_is_admin(session), request_id=rid
+                canonical_path(msg.get("udfPath")), args, kind=ACTION, identity=session.identity, internal_ok=_is_admin(session), request_id=rid
             )
         except (InvalidPath, ProtocolError) as e:
             await session.send(

@@ -17,7 +17,7 @@ class Int64(int):
 
     __slots__ = ()
 
-    def __new__(cls, value: int | str = 0) -> Int64:
+    def __new__(cls, value: int | float | str = 0) -> Int64:
         if isinstance(value, float):
             if not value.is_integer():
                 raise ValueError(f"Int64 needs an integral value, got {value!r}")

@@ -7,7 +7,7 @@ session's ordered, bounded outgoing path.
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,22 @@ if TYPE_CHECKING:
     from livebase.server.app import LivebaseApp
 
 log = logging.getLogger("livebase.sync")
+
+
+CLOSE_TIMEOUT_S = 5.0
+_closing: set[asyncio.Task[None]] = set()
+
+
+async def _close(send: Any, code: int, reason: str) -> None:
+    try:
+        await asyncio.wait_for(send({"type": "websocket.close", "code": code, "reason": reason[:120]}), CLOSE_TIMEOUT_S)
+    except TimeoutError:
+        # uvicorn's protocol object owns the transport; cut the connection.
+        transport = getattr(getattr(send, "__self__", None), "transport", None)
+        if transport is not None:
+            transport.abort()
+    except Exception:  # noqa: BLE001 - already gone
+        pass
 
 
 class SyncEndpoint:
@@ -36,8 +52,13 @@ class SyncEndpoint:
 
         async def on_close(session: Session, code: int, reason: str) -> None:
             session.closed = True
-            with contextlib.suppress(Exception):
-                await send({"type": "websocket.close", "code": code, "reason": reason[:120]})
+            # Sending the close frame waits for the socket to drain; for a
+            # client that stopped reading that is forever, and the caller may
+            # be the sync worker. So it goes in the background, and a socket
+            # that can't take it in time is aborted.
+            task = asyncio.get_running_loop().create_task(_close(send, code, reason))
+            _closing.add(task)
+            task.add_done_callback(_closing.discard)
 
         session = Session(send, on_close)
         headers = dict(scope.get("headers") or [])

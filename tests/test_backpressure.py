@@ -56,7 +56,7 @@ def test_a_stalled_client_is_cut_off_and_others_keep_up(server: RunningServer) -
                 assert r.json()["status"] == "success"
                 # The fast client sees every value promptly, whatever the
                 # stalled one does.
-                while (seen := await asyncio.wait_for(latest_n(fast), 10)) < n:
+                while await asyncio.wait_for(latest_n(fast), 10) < n:
                     pass
                 slowest = max(slowest, time.monotonic() - started)
             assert slowest < 5, f"a write took {slowest:.2f}s to reach the fast client"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import logging
 import time
 from collections import OrderedDict
@@ -37,7 +38,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("livebase.sync")
 
-PING_INTERVAL_S = 15.0
+# Silence after which a client gets a Ping (Convex's value; the Python client
+# drops a socket silent for 30 s). LIVEBASE_SYNC_PING_S changes it (tests).
+PING_INTERVAL_S = float(os.environ.get("LIVEBASE_SYNC_PING_S", "15"))
 # Distinct HTTP queries remembered for the cache's admission filter.
 SEEN_QUERIES = 10_000
 PRUNE_INTERVAL_S = 600.0

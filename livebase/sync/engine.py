@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import logging
+import os
 import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any

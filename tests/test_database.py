@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,7 +17,6 @@ from livebase.database import (
     Database,
     DatabaseError,
     LimitExceeded,
-    Query,
     SchemaPushError,
     Transaction,
 )
@@ -26,6 +24,7 @@ from livebase.database.transaction import Limits
 from livebase.errors import LivebaseError
 from livebase.schema import ValidationError
 from livebase.values import IdGenerator, decode_id
+from tests.support.db import query, read, run_db, write
 
 T = TypeVar("T")
 
@@ -33,34 +32,6 @@ T = TypeVar("T")
 # -- helpers -----------------------------------------------------------------------
 
 
-def run_db(tmp_path: Path, body: Callable[[Database], Awaitable[T]]) -> T:
-    """Open a database in ``tmp_path``, run ``body`` on an event loop, close it."""
-
-    async def main() -> T:
-        db = Database.open(str(tmp_path / "data.sqlite3"))
-        try:
-            return await asyncio.wait_for(body(db), timeout=30)
-        finally:
-            db.close()
-
-    return asyncio.run(main())
-
-
-async def write(db: Database, fn: Callable[[Transaction], T]) -> T:
-    result, _ts = await db.run_in_transaction(fn)
-    return result
-
-
-def read(db: Database, fn: Callable[[Transaction], T]) -> T:
-    txn = db.begin_read()
-    try:
-        return fn(txn)
-    finally:
-        txn.close()
-
-
-def query(txn: Transaction, table: str) -> Query:
-    return Query(txn, txn.table_for_read(table))
 
 
 def user_fields(doc: dict[str, Any] | None) -> dict[str, Any] | None:

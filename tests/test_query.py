@@ -6,10 +6,9 @@ Range and filter results are checked against a model built from
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,6 +17,7 @@ import pytest
 from livebase import UNDEFINED, Int64, define_schema, define_table
 from livebase.database import Database, DatabaseError, InvalidCursor, Query, Transaction
 from livebase.values import compare, sort_key
+from tests.support.db import query, read, run_db, write
 
 T = TypeVar("T")
 
@@ -25,32 +25,6 @@ T = TypeVar("T")
 # -- helpers -----------------------------------------------------------------------
 
 
-def run_db(tmp_path: Path, body: Callable[[Database], Awaitable[T]]) -> T:
-    async def main() -> T:
-        db = Database.open(str(tmp_path / "data.sqlite3"))
-        try:
-            return await asyncio.wait_for(body(db), timeout=30)
-        finally:
-            db.close()
-
-    return asyncio.run(main())
-
-
-async def write(db: Database, fn: Callable[[Transaction], T]) -> T:
-    result, _ts = await db.run_in_transaction(fn)
-    return result
-
-
-def read(db: Database, fn: Callable[[Transaction], T]) -> T:
-    txn = db.begin_read()
-    try:
-        return fn(txn)
-    finally:
-        txn.close()
-
-
-def query(txn: Transaction, table: str) -> Query:
-    return Query(txn, txn.table_for_read(table))
 
 
 SCHEMA = define_schema(

@@ -16,9 +16,11 @@ from typing import Any, TypeVar
 import pytest
 
 from livebase import define_schema, define_table
-from livebase.database import Database, OccConflict, Query, Transaction
+from livebase.database import Database, OccConflict, Transaction
 from livebase.database.read_set import ReadSet
 from livebase.values import IdGenerator, sort_key, successor, tuple_key
+from tests.support.db import query, write
+from tests.support.db import run_db as run_database
 
 T = TypeVar("T")
 
@@ -29,24 +31,13 @@ SCHEMA = define_schema({"items": define_table().index("by_a", ["a"]), "notes": d
 
 
 def run_db(tmp_path: Path, body: Callable[[Database], Awaitable[T]]) -> T:
-    async def main() -> T:
-        db = Database.open(str(tmp_path / "data.sqlite3"))
-        try:
-            await db.apply_schema(SCHEMA)
-            return await asyncio.wait_for(body(db), timeout=30)
-        finally:
-            db.close()
+    """Like tests.support.db.run_db, on a database with SCHEMA pushed."""
 
-    return asyncio.run(main())
+    async def with_schema(db: Database) -> T:
+        await db.apply_schema(SCHEMA)
+        return await body(db)
 
-
-async def write(db: Database, fn: Callable[[Transaction], T]) -> T:
-    result, _ts = await db.run_in_transaction(fn)
-    return result
-
-
-def query(txn: Transaction, table: str) -> Query:
-    return Query(txn, txn.table_for_read(table))
+    return run_database(tmp_path, with_schema)
 
 
 def index_id(db: Database, table: str, index: str) -> int:

@@ -1,10 +1,8 @@
 """Messages: read a channel, post to it."""
 
-from livebase import AppError, mutation, query, v
+from livebase import AppError, mutation, pagination_opts_validator, query, v
 
 MAX_BODY = 2000
-
-pagination_opts = v.object({"numItems": v.number(), "cursor": v.union(v.string(), v.null())})
 
 
 @query(args={"channel": v.id("channels")})
@@ -18,7 +16,7 @@ def list(ctx, channel):
     )
 
 
-@query(args={"channel": v.id("channels"), "paginationOpts": pagination_opts})
+@query(args={"channel": v.id("channels"), "paginationOpts": pagination_opts_validator()})
 def paginated(ctx, channel, paginationOpts):
     """The channel's history one page at a time, newest first."""
     return (

@@ -1,9 +1,7 @@
-from livebase import query, v
-
-pagination_opts = v.object({"numItems": v.number(), "cursor": v.union(v.string(), v.null())})
+from livebase import pagination_opts_validator, query
 
 
-@query(args={"paginationOpts": pagination_opts})
+@query(args={"paginationOpts": pagination_opts_validator()})
 def tasks(ctx, paginationOpts):
     """All tasks, oldest first, one page at a time."""
     return ctx.db.query("tasks").paginate(paginationOpts)

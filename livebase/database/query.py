@@ -165,7 +165,7 @@ class Query:
         if n == 0:
             self._used = True
             return []
-        scan = self._start(page_hint=n + 1 if not self._filters else 64)
+        scan = self._start(page_hint=n if not self._filters else 64)
         out = []
         try:
             for doc in self._rows(scan) if self._filters else scan:

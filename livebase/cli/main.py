@@ -373,6 +373,14 @@ def _env_call(directory: str, url: str | None, admin_key: str | None, changes: d
     return _admin_request("GET", base, key, "/api/_admin/env")["env"]
 
 
+def _env_value(directory: str, url: str | None, admin_key: str | None, name: str) -> str:
+    """The value of ``name``; a clear error if it is not set."""
+    values = _env_call(directory, url, admin_key, None)
+    if name not in values:
+        raise click.ClickException(f"{name} is not set")
+    return values[name]
+
+
 _env_options = [
     click.option("--dir", "directory", default=".", help="Project folder."),
     click.option("--url", default=None, help="Deployment URL (default: running server, else the data folder)."),
@@ -401,10 +409,7 @@ def env_set(name: str, value: str, directory: str, url: str | None, admin_key: s
 @_with_env_options
 def env_get(name: str, directory: str, url: str | None, admin_key: str | None) -> None:
     """Print the value of NAME."""
-    values = _env_call(directory, url, admin_key, None)
-    if name not in values:
-        raise click.ClickException(f"{name} is not set")
-    click.echo(values[name])
+    click.echo(_env_value(directory, url, admin_key, name))
 
 
 @env.command("list")
@@ -420,9 +425,7 @@ def env_list(directory: str, url: str | None, admin_key: str | None) -> None:
 @_with_env_options
 def env_remove(name: str, directory: str, url: str | None, admin_key: str | None) -> None:
     """Remove NAME."""
-    values = _env_call(directory, url, admin_key, None)
-    if name not in values:
-        raise click.ClickException(f"{name} is not set")
+    _env_value(directory, url, admin_key, name)
     _env_call(directory, url, admin_key, {name: None})
     console.print(f"Removed {name}")
 

@@ -30,7 +30,14 @@ from livebase.errors import LivebaseError
 from livebase.functions.definitions import ACTION, MUTATION
 from livebase.functions.registry import Registry
 from livebase.scheduler.crons import CronError, CronJobs, describe, first_run, next_run
-from livebase.scheduler.jobs import SchedulerError, check_args, error_text, now_ms, resolve_target
+from livebase.scheduler.jobs import (
+    SchedulerError,
+    check_args,
+    error_text,
+    finish_or_cancel,
+    now_ms,
+    resolve_target,
+)
 from livebase.values.model import UNDEFINED
 from livebase.values.ordering import values_equal
 
@@ -107,13 +114,7 @@ class CronRunner:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        running = list(self._running.values())
-        if running:
-            _done, still = await asyncio.wait(running, timeout=grace)
-            for task in still:
-                task.cancel()
-            if still:
-                await asyncio.wait(still, timeout=grace)
+        await finish_or_cancel(list(self._running.values()), grace)
 
     # -- deploys -----------------------------------------------------------------
 

@@ -40,6 +40,7 @@ from livebase.scheduler.jobs import (
     SUCCESS,
     current_job,
     error_text,
+    finish_or_cancel,
     now_ms,
 )
 
@@ -105,13 +106,7 @@ class JobExecutor:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        running = list(self._inflight.values())
-        if running:
-            _done, still = await asyncio.wait(running, timeout=grace)
-            for task in still:
-                task.cancel()
-            if still:
-                await asyncio.wait(still, timeout=grace)
+        await finish_or_cancel(list(self._inflight.values()), grace)
 
     def _on_commits(self, entries: list[CommitEntry]) -> None:
         table = self.db.catalog.tables_by_number.get(_SCHEDULED_TABLE_NUMBER)

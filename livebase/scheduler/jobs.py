@@ -9,6 +9,7 @@ caller's transaction, so scheduling from a mutation is atomic with it.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import Callable
@@ -47,6 +48,18 @@ MAX_JOB_ARGS = MAX_DOCUMENT_SIZE - (16 << 10)
 # The job whose execution is running in this task (set by the executor), so
 # that functions scheduled by a canceled running action are canceled too.
 current_job: ContextVar[str | None] = ContextVar("livebase_current_job", default=None)
+
+
+async def finish_or_cancel(tasks: list[asyncio.Task[Any]], grace: float) -> None:
+    """Give running tasks ``grace`` seconds, then cancel the rest (and give
+    them as long again to wind down)."""
+    if not tasks:
+        return
+    _done, still = await asyncio.wait(tasks, timeout=grace)
+    for task in still:
+        task.cancel()
+    if still:
+        await asyncio.wait(still, timeout=grace)
 
 
 def now_ms() -> float:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import logging
 import re
 import secrets
 from collections.abc import Callable
@@ -32,7 +31,7 @@ from livebase.functions.loader import load_functions
 from livebase.functions.logs import install as install_log_capture
 from livebase.functions.paths import canonical_path
 from livebase.functions.registry import Registry
-from livebase.functions.runner import FailedCall, FunctionRunner, Outcome, new_request_id
+from livebase.functions.runner import FailedCall, FunctionRunner, Outcome
 from livebase.scheduler import Scheduler
 from livebase.server.admin_api import admin_routes
 from livebase.server.config import ServerConfig
@@ -41,14 +40,12 @@ from livebase.server.env import load_env as _load_env
 from livebase.server.http_actions import build_site_app
 from livebase.server.http_api import HttpApi
 from livebase.server.logs import FunctionLog
-from livebase.server.responses import HttpError, error_response
+from livebase.server.responses import HttpError, error_response, internal_error
 from livebase.server.storage_routes import storage_routes
 from livebase.server.sync_endpoint import SyncEndpoint
 from livebase.sync.engine import SyncEngine
 from livebase.sync.query_cache import args_key
 from livebase.values.sort_key import sort_key
-
-log = logging.getLogger("livebase.server")
 
 
 class LivebaseApp:
@@ -239,9 +236,7 @@ class LivebaseApp:
             return error_response(exc.status_code, "NotFound", f"No endpoint at {request.url.path}")
 
         async def internal(request: Request, exc: Exception) -> Response:
-            request_id = new_request_id()
-            log.exception("request %s to %s failed", request_id, request.url.path)
-            return error_response(500, "InternalServerError", f"[Request ID: {request_id}] Internal server error")
+            return internal_error(request.url.path).response()
 
         sync = SyncEndpoint(self)
         http_api = HttpApi(self)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import re
 import struct
 from typing import TYPE_CHECKING, Any
@@ -26,13 +25,11 @@ from livebase.errors import InvalidValue
 from livebase.functions.definitions import ACTION, MUTATION, QUERY
 from livebase.functions.paths import InvalidPath, path_from_run_url
 from livebase.functions.runner import Outcome, new_request_id
-from livebase.server.responses import HttpError, json_response
+from livebase.server.responses import HttpError, internal_error, json_response
 from livebase.values.wire import from_clean_json, from_json, to_clean_json, to_json
 
 if TYPE_CHECKING:
     from livebase.server.app import LivebaseApp
-
-log = logging.getLogger("livebase.server")
 
 MAX_BODY = (16 << 20) + 2000
 _LONG_DIGITS = re.compile(rb"\d{19}")
@@ -211,15 +208,10 @@ class HttpApi:
             payload = orjson.dumps(outcome_body(outcome, fmt))
             extra.append((b"convex-request-id", outcome.request_id.encode()))
         except HttpError as e:
-            status = e.status
-            payload = orjson.dumps({"code": e.code, "message": e.message})
-        except Exception:  # never a traceback to the client
-            request_id = new_request_id()
-            log.exception("request %s to %s failed", request_id, scope["path"])
-            status = 500
-            payload = orjson.dumps(
-                {"code": "InternalServerError", "message": f"[Request ID: {request_id}] Internal server error"}
-            )
+            status, payload = e.status, e.body()
+        except Exception:  # noqa: BLE001 - logged by internal_error; never a traceback to the client
+            error = internal_error(scope["path"])
+            status, payload = error.status, error.body()
         response_headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(payload)).encode()),

@@ -480,11 +480,7 @@ class SyncEngine:
                 idempotency_key=(session.session_id or "", request_id),
             )
         except (InvalidPath, ProtocolError) as e:
-            await session.send(
-                protocol.mutation_response(request_id, False, protocol.dumps(f"[Request ID: {rid}] Server Error\n{e.message}"), None, [])
-            )
-            self._request_transition(session)
-            return
+            outcome = _rejected(rid, msg, e)
         await session.send(_response(protocol.mutation_response, request_id, outcome, with_ts=True))
         # MutationResponse first, then a Transition at ts >= its commit ts
         # (also after a failure: some clients settle a call on the next one).
@@ -505,11 +501,7 @@ class SyncEngine:
                 canonical_path(msg.get("udfPath")), args, kind=ACTION, identity=session.identity, internal_ok=_is_admin(session), request_id=rid
             )
         except (InvalidPath, ProtocolError) as e:
-            await session.send(
-                protocol.action_response(request_id, False, protocol.dumps(f"[Request ID: {rid}] Server Error\n{e.message}"), [])
-            )
-            self._request_transition(session)
-            return
+            outcome = _rejected(rid, msg, e)
         await session.send(_response(protocol.action_response, request_id, outcome, with_ts=False))
         self._request_transition(session)
 
@@ -610,6 +602,13 @@ class SyncEngine:
 
 def _cache_key(identity: Identity | None) -> str | None:
     return None if identity is None else identity.cache_key
+
+
+def _rejected(request_id: str, msg: dict[str, Any], error: InvalidPath | ProtocolError) -> Outcome:
+    """A call refused before it ran (bad path or arguments), as an outcome."""
+    outcome = Outcome(request_id, str(msg.get("udfPath")))
+    outcome.error = f"[Request ID: {request_id}] Server Error\n{error.message}"
+    return outcome
 
 
 def _is_admin(session: Session) -> bool:
